@@ -1,0 +1,167 @@
+"""Typed settings, one model per stage, defaults in one place.
+
+Settings come from, in rising priority: these defaults, ``<home>/kenning.toml``, then arguments given in code or
+on the command line. Every field is validated when the object is built; a bad value raises :class:`ConfigError`
+naming the field and the value.
+
+>>> from kenning.config import ChunkingConfig
+>>> ChunkingConfig(size=300, overlap=30).size
+300
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "IngestConfig",
+    "ChunkingConfig",
+    "EmbedderConfig",
+    "IndexingConfig",
+    "LexicalConfig",
+    "DenseConfig",
+    "RetrievalConfig",
+    "KenningConfig",
+    "default_home",
+    "build",
+]
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IngestConfig(_Stage):
+    """Limits that keep hostile or accidental input from hurting the index."""
+
+    max_file_bytes: int = Field(20_000_000, gt=0, description="Files larger than this are skipped, by name.")
+    max_archive_members: int = Field(100_000, gt=0, description="An archive with more members is refused.")
+    max_archive_bytes: int = Field(2_000_000_000, gt=0, description="Refuse archives that unpack to more than this.")
+    max_compression_ratio: float = Field(200.0, gt=1, description="A member that expands more than this is a bomb.")
+    max_html_depth: int = Field(512, gt=0, description="HTML nested deeper than this is flattened, not recursed.")
+    detect_encoding: bool = Field(
+        False,
+        description="Text that is not UTF-8 (nor UTF-16 with a BOM, nor HTML declaring its charset) is skipped; "
+        "set True to decode it with charset-normalizer's best guess instead (recorded as metadata['encoding']).",
+    )
+
+
+class ChunkingConfig(_Stage):
+    """How documents are split. Sizes are in tokens of ``tokenizer`` (a tiktoken encoding, bundled offline)."""
+
+    strategy: Literal["fixed", "recursive", "structure"] = Field(
+        "structure",
+        description="fixed: token windows; recursive: paragraph → sentence → word; "
+        "structure: split at headings first, then recursively inside each section.",
+    )
+    size: int = Field(500, gt=0, le=100_000, description="Target chunk size in tokens.")
+    overlap: int = Field(50, ge=0, description="Tokens shared by neighbouring chunks.")
+    tokenizer: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingConfig:
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap must be smaller than size, got overlap={self.overlap} size={self.size}")
+        return self
+
+    def fingerprint(self) -> str:
+        return f"{self.strategy}:{self.size}:{self.overlap}:{self.tokenizer}"
+
+
+class EmbedderConfig(_Stage):
+    """The dense embedder: a registered name (``minilm``, ``mpnet``) or a local sentence-transformers folder."""
+
+    name: str = Field("minilm", min_length=1)
+    batch_size: int = Field(32, gt=0, le=4096)
+    max_seq_length: int | None = Field(None, gt=0, description="Override the model's token limit.")
+
+
+class IndexingConfig(_Stage):
+    """How the indexer batches its work."""
+
+    commit_chunks: int = Field(
+        512, gt=0, description="Chunks embedded and committed per transaction; a killed run loses at most this many."
+    )
+
+
+class LexicalConfig(_Stage):
+    """BM25 (bm25s) parameters."""
+
+    k1: float = Field(1.5, gt=0)
+    b: float = Field(0.75, ge=0, le=1)
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    stemmer: str | None = Field("english", description="A PyStemmer language, or None for no stemming.")
+    stopwords: str | None = Field("en", description="A bm25s stop-word list name, or None.")
+
+
+class DenseConfig(_Stage):
+    """Vector search: exact by default, HNSW (hnswlib) once a collection is large."""
+
+    ann: Literal["auto", "exact", "hnsw"] = "auto"
+    ann_threshold: int = Field(50_000, gt=0, description="With ann='auto', build HNSW from this many chunks.")
+    hnsw_m: int = Field(16, gt=1)
+    hnsw_ef_construction: int = Field(200, gt=0)
+    hnsw_ef_search: int = Field(128, gt=0)
+
+
+class RetrievalConfig(_Stage):
+    """How a query is answered: mode, depth and fusion."""
+
+    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    k: int = Field(10, gt=0, le=10_000)
+    rrf_k: float = Field(60.0, gt=0, description="Reciprocal Rank Fusion constant.")
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    candidates: int = Field(100, gt=0, description="How deep each retriever goes before fusion.")
+
+
+class KenningConfig(_Stage):
+    """All stages together."""
+
+    ingest: IngestConfig = IngestConfig()
+    chunking: ChunkingConfig = ChunkingConfig()
+    embedder: EmbedderConfig = EmbedderConfig()
+    indexing: IndexingConfig = IndexingConfig()
+    lexical: LexicalConfig = LexicalConfig()
+    dense: DenseConfig = DenseConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+
+    @classmethod
+    def load(cls, home: Path, **overrides: dict[str, Any]) -> KenningConfig:
+        """Defaults, then ``home/kenning.toml``, then ``overrides`` (``{"chunking": {"size": 300}}``)."""
+        data: dict[str, Any] = {}
+        path = Path(home) / "kenning.toml"
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        for stage, values in overrides.items():
+            data.setdefault(stage, {}).update({k: v for k, v in values.items() if v is not None})
+        return build(cls, data, where=str(path) if path.is_file() else "settings")
+
+
+def build(model: type[BaseModel], data: dict[str, Any], *, where: str = "settings") -> Any:
+    """Validate ``data`` into ``model``; a failure names each bad field and value."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+            value = err.get("input")
+            problems.append(f"{loc}: {err['msg']} (got {value!r})")
+        raise ConfigError(f"{where}: " + "; ".join(problems)) from None
+
+
+def default_home() -> Path:
+    """``$KENNING_HOME`` or ``~/.kenning``."""
+    env = os.environ.get("KENNING_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".kenning"
