@@ -1,0 +1,135 @@
+"""Document → chunks, by one of three strategies.
+
+- ``fixed``: windows of ``size`` tokens that overlap by ``overlap`` tokens.
+- ``recursive``: paragraphs, then lines, then sentences, then words, packed into chunks of at most ``size`` tokens;
+  a sentence is only cut when it alone exceeds ``size``.
+- ``structure``: split at the document's headings first (Markdown, HTML, reST), pack small neighbouring sections
+  whole into one chunk, and split large sections recursively. Every chunk carries its heading path, which starts
+  with the document's title.
+
+>>> from kenning.config import ChunkingConfig
+>>> from kenning.types import Document, Section
+>>> doc = Document("d1", "x.md", "markdown", "# Intro\\nHello there.\\n", sections=(Section(1, "Intro", 0),))
+>>> [c.chunk_id for c in Chunker(ChunkingConfig()).chunk(doc)]
+['d1::0']
+"""
+
+from __future__ import annotations
+
+from ..config import ChunkingConfig
+from ..types import Chunk, Document, Section
+from .split import fixed_windows, merge_spans, recursive_spans
+from .tokens import TokenizedText, get_tokenizer
+
+__all__ = ["Chunker", "section_ranges"]
+
+
+def section_ranges(text_len: int, sections: tuple[Section, ...]) -> list[tuple[int, int, tuple[str, ...]]]:
+    """``(start, end, heading_path)`` for the text before the first heading and for each section."""
+    out: list[tuple[int, int, tuple[str, ...]]] = []
+    ordered = sorted(sections, key=lambda s: s.start)
+    first = ordered[0].start if ordered else text_len
+    if first > 0:
+        out.append((0, first, ()))
+    stack: list[Section] = []
+    for i, sec in enumerate(ordered):
+        while stack and stack[-1].level >= sec.level:
+            stack.pop()
+        stack.append(sec)
+        end = ordered[i + 1].start if i + 1 < len(ordered) else text_len
+        if end > sec.start:
+            out.append((sec.start, end, tuple(s.title for s in stack)))
+    return out
+
+
+def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    first = paths[0]
+    n = len(first)
+    for p in paths[1:]:
+        n = min(n, len(p))
+        for i in range(n):
+            if p[i] != first[i]:
+                n = i
+                break
+    return first[:n] if n else first
+
+
+class Chunker:
+    """Splits documents into :class:`~kenning.types.Chunk` values according to a :class:`ChunkingConfig`."""
+
+    def __init__(self, config: ChunkingConfig | None = None) -> None:
+        self.config = config or ChunkingConfig()
+        self.tokenizer = get_tokenizer(self.config.tokenizer)
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        tt = self.tokenizer.tokenize(doc.text)
+        cfg = self.config
+        if cfg.strategy == "fixed":
+            spans = [(s, e, ()) for s, e in fixed_windows(tt, 0, len(doc.text), cfg.size, cfg.overlap)]
+        elif cfg.strategy == "recursive":
+            spans = self._recursive(tt, 0, len(doc.text), ())
+        else:
+            spans = self._structure(tt, doc)
+        chunks = []
+        for s, e, path in spans:
+            s, e = _strip(doc.text, s, e)
+            if e <= s:
+                continue
+            idx = len(chunks)
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}::{idx}",
+                    doc_id=doc.doc_id,
+                    index=idx,
+                    text=doc.text[s:e],
+                    start=s,
+                    end=e,
+                    n_tokens=tt.count(s, e),
+                    heading_path=path,
+                )
+            )
+        return chunks
+
+    def _recursive(
+        self, tt: TokenizedText, start: int, end: int, path: tuple[str, ...]
+    ) -> list[tuple[int, int, tuple[str, ...]]]:
+        pieces = recursive_spans(tt, start, end, self.config.size)
+        return [(s, e, path) for s, e in merge_spans(tt, pieces, self.config.size, self.config.overlap)]
+
+    def _structure(self, tt: TokenizedText, doc: Document) -> list[tuple[int, int, tuple[str, ...]]]:
+        size = self.config.size
+        out: list[tuple[int, int, tuple[str, ...]]] = []
+        group: list[tuple[int, int, tuple[str, ...]]] = []  # whole small sections packed together
+        group_tokens = 0
+
+        def flush() -> None:
+            nonlocal group, group_tokens
+            if group:
+                out.append((group[0][0], group[-1][1], _common_prefix([g[2] for g in group])))
+            group, group_tokens = [], 0
+
+        title = (doc.title,) if doc.title else ()
+        for s, e, path in section_ranges(len(doc.text), doc.sections):
+            if title and path[:1] != title:
+                path = title + path  # "VACUUM › Notes", not just "Notes", when the page title is no heading
+            if not doc.text[s:e].strip():
+                continue
+            n = tt.count(s, e)
+            if n > size:
+                flush()
+                out.extend(self._recursive(tt, s, e, path))
+                continue
+            if group_tokens + n > size:
+                flush()
+            group.append((s, e, path))
+            group_tokens += n
+        flush()
+        return out
+
+
+def _strip(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
