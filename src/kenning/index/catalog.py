@@ -1,0 +1,293 @@
+"""The catalog: one SQLite file (WAL) holding documents, sources, chunks and their vectors.
+
+It is the source of truth. Search structures (BM25, vector matrix, HNSW) are snapshots rebuilt from it, so a write
+that was committed here is never lost and a write that was not committed never half-exists.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IndexError_
+from ..types import Chunk, Document
+from .migrations import MIGRATIONS
+
+__all__ = ["Catalog", "SourceState", "ChunkRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    doc_id: str
+    raw_hash: str
+    chunker: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk as stored, joined with its document: what a search hit is made of."""
+
+    id: int
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    heading_path: tuple[str, ...]
+    kind: str
+    title: str
+    source: str
+    metadata: dict
+
+
+class Catalog:
+    """SQLite catalog of one collection.
+
+    >>> import tempfile, pathlib
+    >>> cat = Catalog(pathlib.Path(tempfile.mkdtemp()) / "catalog.sqlite")
+    >>> cat.data_version()
+    0
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:
+                self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self.conn = sqlite3.connect(self.path, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(
+                f"{self.path}: cannot open the catalog ({exc}); the file is damaged or not kenning's"
+            ) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema -------------------------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise IndexError_(
+                f"{self.path} has schema version {current}, newer than this kenning ({len(MIGRATIONS)}); upgrade kenning"
+            )
+        for number in range(current, len(MIGRATIONS)):
+            with self.conn:
+                self.conn.executescript("BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version = {number + 1};COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes inside commit together, bumping ``data_version``, or not at all."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield self.conn
+            self.conn.execute("UPDATE state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
+
+    # -- reads --------------------------------------------------------------------------------------------------
+
+    def data_version(self) -> int:
+        return int(self.conn.execute("SELECT value FROM state WHERE key = 'data_version'").fetchone()[0])
+
+    def counts(self) -> tuple[int, int]:
+        docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(docs), int(chunks)
+
+    def sources_under(self, roots: Iterable[str]) -> dict[str, SourceState]:
+        """What the catalog knows of every source recorded under these roots."""
+        out: dict[str, SourceState] = {}
+        for root in roots:
+            rows = self.conn.execute(
+                "SELECT s.source, s.doc_id, s.raw_hash, d.chunker FROM sources s JOIN documents d USING (doc_id) "
+                "WHERE s.root = ?",
+                (root,),
+            )
+            out.update({r[0]: SourceState(r[1], r[2], r[3]) for r in rows})
+        return out
+
+    def source_state(self, source: str) -> SourceState | None:
+        row = self.conn.execute(
+            "SELECT s.doc_id, s.raw_hash, d.chunker FROM sources s JOIN documents d USING (doc_id) WHERE s.source = ?",
+            (source,),
+        ).fetchone()
+        return SourceState(*row) if row else None
+
+    def document_chunker(self, doc_id: str) -> str | None:
+        row = self.conn.execute("SELECT chunker FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def missing_vectors(self, embed_hashes: Sequence[str]) -> set[str]:
+        """Which of these hashes have no stored vector yet."""
+        have: set[str] = set()
+        for i in range(0, len(embed_hashes), 900):
+            part = embed_hashes[i : i + 900]
+            q = f"SELECT embed_hash FROM vectors WHERE embed_hash IN ({','.join('?' * len(part))})"
+            have.update(r[0] for r in self.conn.execute(q, part))
+        return set(embed_hashes) - have
+
+    def index_rows(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        """``(row ids, texts, vectors)`` for every chunk, in row-id order, ``batch`` at a time."""
+        cur = self.conn.execute(
+            "SELECT c.id, c.text, v.vector FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash ORDER BY c.id"
+        )
+        while rows := cur.fetchmany(batch):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
+            yield ids, [r[1] for r in rows], vecs
+
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        """Chunks by row id, with their document's kind, title, metadata and first source."""
+        out: dict[int, ChunkRow] = {}
+        for i in range(0, len(ids), 900):
+            part = [int(x) for x in ids[i : i + 900]]
+            q = (
+                "SELECT c.id, c.chunk_id, c.doc_id, c.idx, c.text, c.start, c.end, c.heading_path, d.kind, d.title, "
+                "d.metadata, (SELECT min(source) FROM sources s WHERE s.doc_id = c.doc_id) "
+                f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.id IN ({','.join('?' * len(part))})"
+            )
+            for r in self.conn.execute(q, part):
+                out[r[0]] = ChunkRow(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    tuple(json.loads(r[7])),
+                    r[8],
+                    r[9],
+                    r[11] or "",
+                    json.loads(r[10]),
+                )
+        return out
+
+    def chunk_ids_for_docs(self, doc_ids: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(doc_ids), 900):
+            part = list(doc_ids[i : i + 900])
+            q = f"SELECT chunk_id FROM chunks WHERE doc_id IN ({','.join('?' * len(part))}) ORDER BY doc_id, idx"
+            out.extend(r[0] for r in self.conn.execute(q, part))
+        return out
+
+    def document_sources(self) -> dict[str, list[str]]:
+        """doc_id → every source it was found at (more than one when identical content was deduplicated)."""
+        out: dict[str, list[str]] = {}
+        for doc_id, source in self.conn.execute("SELECT doc_id, source FROM sources ORDER BY source"):
+            out.setdefault(doc_id, []).append(source)
+        return out
+
+    def source_metadata(self) -> dict[str, dict]:
+        return {s: json.loads(m) for s, m in self.conn.execute("SELECT source, metadata FROM sources")}
+
+    def all_chunk_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
+
+    def filtered_row_ids(self, where: str, params: Sequence[object]) -> np.ndarray:
+        """Row ids of chunks whose document matches a SQL condition over ``d`` (documents) and ``s`` (sources)."""
+        q = (
+            "SELECT DISTINCT c.id FROM chunks c JOIN documents d USING (doc_id) JOIN sources s USING (doc_id) "
+            f"WHERE {where}"
+        )
+        return np.fromiter((r[0] for r in self.conn.execute(q, list(params))), dtype=np.int64)
+
+    # -- writes (call inside transaction()) ---------------------------------------------------------------------
+
+    def put_document(self, doc: Document, chunks: Sequence[Chunk], embed_hashes: Sequence[str], chunker: str) -> None:
+        """Store a document and its chunks, replacing any earlier chunking of the same document."""
+        c = self.conn
+        c.execute("DELETE FROM chunks WHERE doc_id = ?", (doc.doc_id,))
+        c.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(doc_id) DO UPDATE SET "
+            "chunker = excluded.chunker, sections = excluded.sections, metadata = excluded.metadata",
+            (
+                doc.doc_id,
+                doc.kind,
+                doc.title,
+                doc.text,
+                json.dumps([[s.level, s.title, s.start] for s in doc.sections]),
+                json.dumps(doc.metadata, ensure_ascii=False, default=str),
+                chunker,
+                time.time(),
+            ),
+        )
+        c.executemany(
+            "INSERT INTO chunks (chunk_id, doc_id, idx, text, start, end, n_tokens, heading_path, embed_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    ch.chunk_id,
+                    ch.doc_id,
+                    ch.index,
+                    ch.text,
+                    ch.start,
+                    ch.end,
+                    ch.n_tokens,
+                    json.dumps(list(ch.heading_path), ensure_ascii=False),
+                    h,
+                )
+                for ch, h in zip(chunks, embed_hashes, strict=True)
+            ],
+        )
+
+    def put_vectors(self, embed_hashes: Sequence[str], vectors: np.ndarray) -> None:
+        data = np.ascontiguousarray(vectors, dtype="<f4")
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO vectors VALUES (?, ?)", [(h, data[i].tobytes()) for i, h in enumerate(embed_hashes)]
+        )
+
+    def put_source(self, source: str, root: str, doc_id: str, raw_hash: str, metadata: dict) -> str | None:
+        """Point ``source`` at ``doc_id``; returns the document it pointed at before, if different."""
+        row = self.conn.execute("SELECT doc_id FROM sources WHERE source = ?", (source,)).fetchone()
+        self.conn.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET root = excluded.root, "
+            "doc_id = excluded.doc_id, raw_hash = excluded.raw_hash, metadata = excluded.metadata, "
+            "updated_at = excluded.updated_at",
+            (source, root, doc_id, raw_hash, json.dumps(metadata, ensure_ascii=False, default=str), time.time()),
+        )
+        return row[0] if row and row[0] != doc_id else None
+
+    def remove_sources(self, sources: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM sources WHERE source = ?", [(s,) for s in sources])
+
+    def drop_unreferenced(self, doc_ids: Iterable[str]) -> tuple[int, int]:
+        """Delete those of ``doc_ids`` that no source points at any more, with their chunks. Returns (docs, chunks)."""
+        c = self.conn
+        n_docs = n_chunks = 0
+        for doc_id in set(doc_ids):
+            if c.execute("SELECT 1 FROM sources WHERE doc_id = ? LIMIT 1", (doc_id,)).fetchone():
+                continue
+            n_chunks += c.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,)).rowcount
+            n_docs += c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount
+        return n_docs, n_chunks
+
+    def drop_unused_vectors(self) -> int:
+        """Delete vectors no chunk uses any more (after documents changed or were removed)."""
+        return self.conn.execute("DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)").rowcount
+
+    def record_version(self, version: int, data_version: int, n_chunks: int, ann: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO index_versions VALUES (?, ?, ?, ?, ?)",
+                (version, data_version, n_chunks, ann, time.time()),
+            )
