@@ -1,0 +1,13 @@
+"""Rerankers: reorder the top hits of a first-stage search with a stronger model.
+
+>>> from kenning.rerank import Reranker, CrossEncoderReranker
+>>> isinstance(CrossEncoderReranker, type)
+True
+"""
+
+from __future__ import annotations
+
+from .base import Reranker
+from .cross_encoder import CrossEncoderReranker
+
+__all__ = ["Reranker", "CrossEncoderReranker"]
