@@ -1,0 +1,33 @@
+"""Read a text file line by line for the evaluate readers: numbered lines, line ends and a BOM removed.
+
+Decoding and missing-file problems become :class:`~kenning.errors.InputError` naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def iter_lines(path: Path, *, what: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for every line of ``path`` (numbered from 1), without its ``\\n``/``\\r\\n``.
+
+    ``what`` names the file's role in messages, e.g. ``"qrels file"``.
+    """
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{number}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            yield number, text.rstrip("\r\n")
