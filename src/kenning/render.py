@@ -1,0 +1,144 @@
+"""Terminal rendering for the CLI (rich): progress bars, result tables, reports. People read this; scripts use --json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .types import Hit, IndexReport
+
+__all__ = ["IndexProgress", "StepProgress", "index_report", "hits", "collections", "beir_table"]
+
+
+class IndexProgress:
+    """Live counters for indexing: documents read and chunks embedded (totals are unknown while streaming)."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<10}"),
+            TextColumn("{task.completed:>8,.0f}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> IndexProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        task = self._tasks.get(stage)
+        if task is None:
+            task = self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(task, completed=done, total=total)
+
+
+class StepProgress:
+    """One bar for a loop with a known length."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = None
+        self._label = label
+
+    def __enter__(self) -> StepProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        if self._task is None:
+            self._task = self._progress.add_task(self._label, total=total)
+        self._progress.update(self._task, completed=done, total=total, description=stage)
+
+
+def index_report(console: Console, r: IndexReport) -> None:
+    console.print(
+        f"[bold]{r.collection}[/]: {r.documents_added} added, {r.documents_updated} updated, "
+        f"{r.documents_unchanged} unchanged, {r.documents_removed} removed; "
+        f"{r.chunks_embedded} chunks embedded; now {r.total_documents} documents, {r.total_chunks} chunks "
+        f"({r.seconds:.1f} s)"
+    )
+    if r.skipped:
+        table = Table(title=f"skipped {len(r.skipped)}", show_lines=False, title_justify="left")
+        table.add_column("source", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for s in r.skipped[:50]:
+            table.add_row(s.source, s.reason)
+        console.print(table)
+        if len(r.skipped) > 50:
+            console.print(f"… and {len(r.skipped) - 50} more (use --json for all)")
+
+
+def _short_source(source: str) -> str:
+    if "!/" in source:
+        archive, member = source.split("!/", 1)
+        return f"{Path(archive).name}!/{member}"
+    return source
+
+
+def hits(console: Console, query: str, results: list[Hit]) -> None:
+    if not results:
+        console.print(f"no results for {query!r}")
+        return
+    table = Table(title=f"{query}", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("chunk / source", overflow="fold", max_width=48)
+    table.add_column("text", overflow="fold")
+    for h in results:
+        path = " › ".join(h.heading_path)
+        where = f"[dim]{h.chunk_id}[/]\n{_short_source(h.source)}" + (f"\n[cyan]{path}[/]" if path else "")
+        snippet = " ".join(h.text.split())
+        table.add_row(str(h.rank), f"{h.score:.4f}", where, snippet[:300] + ("…" if len(snippet) > 300 else ""))
+    console.print(table)
+
+
+def collections(console: Console, home: Path, rows: list[dict]) -> None:
+    if not rows:
+        console.print(f"no collections in {home}; create one with: kenning index PATH")
+        return
+    table = Table(title=str(home), title_justify="left")
+    for col in ("collection", "documents", "chunks", "embedder", "chunking"):
+        table.add_column(col)
+    for r in rows:
+        ch = r["chunking"]
+        table.add_row(
+            r["collection"],
+            str(r["documents"]),
+            str(r["chunks"]),
+            r["embedder"]["model"],
+            f"{ch['strategy']} {ch['size']}/{ch['overlap']}",
+        )
+    console.print(table)
+
+
+def beir_table(console: Console, result: dict) -> None:
+    table = Table(title=f"{result['dataset']} ({result['split']}, {result['queries']} queries)", title_justify="left")
+    metrics = list(next(iter(result["modes"].values()))["metrics"]) if result["modes"] else []
+    table.add_column("mode")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_column("ms/query", justify="right")
+    for mode, r in result["modes"].items():
+        table.add_row(mode, *[f"{r['metrics'][m]:.4f}" for m in metrics], f"{r['ms_per_query']:.1f}")
+    console.print(table)
