@@ -157,6 +157,7 @@ class Citation:
     heading_path: tuple[str, ...]
     text: str
     cited: bool = True  # False: given to the generator but not cited in the answer
+    rank: int = 0  # the chunk's retrieval rank (sources are numbered in prompt order, which differs)
 
 
 VerdictLabel = Literal["SUPPORT", "PARTIAL", "NOT_SUPPORTED"]

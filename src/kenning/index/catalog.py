@@ -155,18 +155,21 @@ class Catalog:
             vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
             yield ids, [r[1] for r in rows], vecs
 
-    def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
-        """Chunks by row id, with their document's kind, title, metadata and first source."""
-        out: dict[int, ChunkRow] = {}
+    def chunk_rows(self, ids: Sequence[int] | Sequence[str], *, by: str = "id") -> dict:
+        """Chunks by row id (``by="id"``) or by chunk id (``by="chunk_id"``), with their document's kind, title,
+        metadata and first source; keyed the same way they were asked for."""
+        if by not in ("id", "chunk_id"):
+            raise ValueError(f"by must be 'id' or 'chunk_id', got {by!r}")
+        out: dict = {}
         for i in range(0, len(ids), 900):
-            part = [int(x) for x in ids[i : i + 900]]
+            part = [int(x) for x in ids[i : i + 900]] if by == "id" else [str(x) for x in ids[i : i + 900]]
             q = (
                 "SELECT c.id, c.chunk_id, c.doc_id, c.idx, c.text, c.start, c.end, c.heading_path, d.kind, d.title, "
                 "d.metadata, (SELECT min(source) FROM sources s WHERE s.doc_id = c.doc_id) "
-                f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.id IN ({','.join('?' * len(part))})"
+                f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.{by} IN ({','.join('?' * len(part))})"
             )
             for r in self.conn.execute(q, part):
-                out[r[0]] = ChunkRow(
+                out[r[0] if by == "id" else r[1]] = ChunkRow(
                     r[0],
                     r[1],
                     r[2],

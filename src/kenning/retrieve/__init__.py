@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from .filters import Filters
 from .fusion import rrf
-from .searcher import MODES, Ranking, Searcher
+from .searcher import MODES, Ranking, Searcher, hit_from_row
 
-__all__ = ["Filters", "MODES", "Ranking", "Searcher", "rrf"]
+__all__ = ["Filters", "MODES", "Ranking", "Searcher", "hit_from_row", "rrf"]

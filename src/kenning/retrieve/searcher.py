@@ -9,6 +9,7 @@ import numpy as np
 
 from ..config import RetrievalConfig
 from ..errors import ConfigError
+from ..index.catalog import ChunkRow
 from ..index.collection import Collection
 from ..index.snapshot import Snapshot
 from ..providers.embedders import Embedder
@@ -16,7 +17,7 @@ from ..types import Hit
 from .filters import Filters
 from .fusion import rrf
 
-__all__ = ["Searcher", "Ranking", "MODES"]
+__all__ = ["Searcher", "Ranking", "MODES", "hit_from_row"]
 
 MODES = ("bm25", "dense", "hybrid")
 
@@ -116,27 +117,28 @@ class Searcher:
         rowids = snap.rowids[ranking.positions]
         rows = self.collection.catalog.chunk_rows(rowids.tolist())
         hits = []
-        for pos, rowid, score in zip(
-            ranking.positions.tolist(), rowids.tolist(), ranking.scores.tolist(), strict=False
-        ):
+        for pos, rowid, score in zip(ranking.positions.tolist(), rowids.tolist(), ranking.scores.tolist(), strict=True):
             row = rows.get(rowid)
             if row is None:  # deleted since this snapshot was published
                 continue
-            hits.append(
-                Hit(
-                    rank=len(hits) + 1,
-                    score=float(score),
-                    chunk_id=row.chunk_id,
-                    doc_id=row.doc_id,
-                    text=row.text,
-                    source=row.source,
-                    kind=row.kind,
-                    title=row.title,
-                    heading_path=row.heading_path,
-                    start=row.start,
-                    end=row.end,
-                    ranks=dict(ranking.ranks.get(pos, {})),
-                    metadata=row.metadata,
-                )
-            )
+            hits.append(hit_from_row(row, len(hits) + 1, float(score), ranking.ranks.get(pos, {})))
         return hits
+
+
+def hit_from_row(row: ChunkRow, rank: int, score: float, ranks: dict[str, int] | None = None) -> Hit:
+    """A catalog row as a search result."""
+    return Hit(
+        rank=rank,
+        score=score,
+        chunk_id=row.chunk_id,
+        doc_id=row.doc_id,
+        text=row.text,
+        source=row.source,
+        kind=row.kind,
+        title=row.title,
+        heading_path=row.heading_path,
+        start=row.start,
+        end=row.end,
+        ranks=dict(ranks or {}),
+        metadata=row.metadata,
+    )

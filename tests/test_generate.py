@@ -1,0 +1,107 @@
+"""Answer generation pieces: packing order and budget, citation resolution, claims, extractive answers, policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from kenning.chunking import get_tokenizer
+from kenning.generate import lost_in_the_middle_order, pack, resolve_citations
+from kenning.generate.extractive import ExtractiveAnswerer
+from kenning.generate.prompts import NOT_IN_SOURCES_ANSWER, answer_messages
+from kenning.types import Hit, Verdict
+from kenning.verify import claims_or_whole, split_claims
+from kenning.verify.policy import strip_unsupported
+
+
+def _hit(rank: int, text: str, title: str = "T") -> Hit:
+    return Hit(
+        rank=rank,
+        score=1.0 / rank,
+        chunk_id=f"d{rank}::0",
+        doc_id=f"d{rank}",
+        text=text,
+        source=f"/s/{rank}.md",
+        kind="markdown",
+        title=title,
+        heading_path=(title, f"H{rank}"),
+        start=0,
+        end=len(text),
+    )
+
+
+def test_lost_in_the_middle_puts_the_best_at_both_ends() -> None:
+    assert lost_in_the_middle_order([1, 2, 3, 4, 5, 6]) == [1, 3, 5, 6, 4, 2]
+    assert lost_in_the_middle_order([1]) == [1] and lost_in_the_middle_order([]) == []
+
+
+def test_pack_respects_the_budget_and_keeps_the_best() -> None:
+    tok = get_tokenizer()
+    hits = [_hit(1, "alpha " * 100), _hit(2, "beta " * 500), _hit(3, "gamma " * 50), _hit(4, "delta " * 50)]
+    packed = pack(hits, budget_tokens=260)
+    assert [h.rank for h in packed] == [1, 4, 3]  # rank 2 does not fit; 1 first, 3 last…
+    assert sum(tok.count(h.text) for h in packed) <= 260
+    assert pack([], budget_tokens=100) == []
+
+
+def test_prompt_numbers_sources_and_demands_citations() -> None:
+    msgs = answer_messages("What is alpha?", [_hit(1, "Alpha is a letter."), _hit(2, "Beta follows alpha.")])
+    assert msgs[0].role == "system" and "[1]" in msgs[0].content and NOT_IN_SOURCES_ANSWER in msgs[0].content
+    assert "[1] T › H1\nAlpha is a letter." in msgs[1].content and "[2] T › H2" in msgs[1].content
+    assert msgs[1].content.rstrip().endswith("Answer with citations:")
+
+
+@pytest.mark.parametrize(
+    ("text", "n", "expected", "cited", "invalid"),
+    [
+        ("A [1]. B [2].", 2, "A [1]. B [2].", {1, 2}, ()),
+        ("A [7].", 4, "A.", set(), (7,)),
+        ("A [1, 3] and [2-4].", 3, "A [1][3] and [2][3].", {1, 2, 3}, (4,)),
+        ("A [0] [1].", 1, "A [1].", {1}, (0,)),
+        ("No citations here.", 3, "No citations here.", set(), ()),
+    ],
+)
+def test_resolve_citations(text: str, n: int, expected: str, cited: set[int], invalid: tuple[int, ...]) -> None:
+    assert resolve_citations(text, n_sources=n) == (expected, cited, invalid)
+
+
+def test_claims_keep_positions_and_citations() -> None:
+    answer = "VACUUM FULL rewrites the table [1]. It needs an exclusive lock [2][3]; plain VACUUM does not.\nWhy?"
+    claims = split_claims(answer)
+    assert [c.text for c in claims] == [
+        "VACUUM FULL rewrites the table.",
+        "It needs an exclusive lock.",
+        "plain VACUUM does not.",
+    ]
+    assert [c.citations for c in claims] == [(1,), (2, 3), ()]
+    assert answer[claims[0].start : claims[0].end] == "VACUUM FULL rewrites the table [1]."
+    assert claims_or_whole("A single claim without punctuation")[0].text == "A single claim without punctuation."
+    assert claims_or_whole(NOT_IN_SOURCES_ANSWER) == []
+
+
+def test_strip_policy_removes_only_unsupported_claims() -> None:
+    text = "Kept claim [1]. Invented claim [2]. Another kept one [1]."
+    claims = split_claims(text)
+    verdicts = [
+        Verdict(c.text, "NOT_SUPPORTED" if "Invented" in c.text else "SUPPORT", "", "", "", c.start, c.end)
+        for c in claims
+    ]
+    assert strip_unsupported(text, verdicts) == "Kept claim [1]. Another kept one [1]."
+
+
+def test_extractive_answer_cites_the_sentences_it_uses(embedder) -> None:
+    hits = [
+        _hit(
+            1, "VACUUM FULL rewrites the entire table into a new disk file. It requires an exclusive lock on the table."
+        ),
+        _hit(2, "Tomatoes grow best in full sun with regular watering and support from stakes."),
+        _hit(3, "Plain VACUUM reclaims space for reuse within the same table and does not lock it exclusively."),
+    ]
+    packed = pack(hits)
+    text, cited = ExtractiveAnswerer(embedder).answer("What does VACUUM FULL do to the table?", packed)
+    number_of = {h.chunk_id: i for i, h in enumerate(packed, start=1)}
+    assert f"[{number_of['d1::0']}]" in text and number_of["d2::0"] not in cited
+    for claim in split_claims(text):  # every sentence is a verbatim source sentence with its citation
+        (n,) = claim.citations
+        assert claim.text.rstrip(".") in packed[n - 1].text
+    off_topic, none = ExtractiveAnswerer(embedder).answer("Who won the 1998 football world cup?", packed)
+    assert off_topic == NOT_IN_SOURCES_ANSWER and none == set()
