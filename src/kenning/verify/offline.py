@@ -1,0 +1,238 @@
+"""The offline verifier: kenning's own cross-encoder, trained by ``kenning train verifier``, judges each claim.
+
+For each claim it ranks every sentence and two-sentence window of the sources by word overlap (the claim's cited
+sources first), has the model score the best few, and keeps the span most likely to SUPPORT the claim. The score
+is mapped to SUPPORT / PARTIAL / NOT_SUPPORTED with thresholds calibrated when the model was trained, and numbers,
+dates and names in the claim must also be in the evidence: "20%" against evidence saying "30%" is never SUPPORT.
+
+>>> verifier = OfflineVerifier()                                       # doctest: +SKIP
+>>> verifier.verify([Claim("VACUUM FULL locks the table.", 0, 28, (1,))],
+...                 [Source("pg::1", "VACUUM FULL takes an exclusive lock on the table.")])[0].label  # doctest: +SKIP
+'SUPPORT'
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, MissingExtraError, ProviderError
+from ..providers.embedders import offline_hub
+from ..types import Usage, Verdict, VerdictLabel
+from .checks import FactCheck, Span, check_facts, content_tokens, coverage, evidence_spans
+from .claims import Claim, Source
+from .lexical import LexicalVerifier
+
+__all__ = ["OfflineVerifier", "LexicalVerifier", "default_verifier_dir", "MANIFEST", "select_candidates"]
+
+MANIFEST = "kenning_verifier.json"
+TRAIN_COMMAND = "kenning train verifier"
+
+
+def default_verifier_dir(home: Path | None = None) -> Path:
+    """Where ``kenning train verifier`` puts the model: ``<home>/models/verifier`` (home: $KENNING_HOME or
+    ~/.kenning)."""
+    if home is None:
+        from ..config import default_home
+
+        home = default_home()
+    return Path(home).expanduser() / "models" / "verifier"
+
+
+def select_candidates(
+    claim: Claim, spans: Sequence[Span], span_tokens: Sequence[list[str]], *, k: int, n_sources: int
+) -> list[int]:
+    """Indices of the ``k`` spans that best cover the claim's words; spans of cited sources come first."""
+    want = content_tokens(claim.text)
+    cited = {c - 1 for c in claim.citations if 0 < c <= n_sources}
+    scored = []
+    for i, (span, toks) in enumerate(zip(spans, span_tokens, strict=True)):
+        score = coverage(want, toks) - 0.002 * len(toks)  # at equal coverage the shorter span (a sentence) wins
+        scored.append((span.source in cited, score, -i))
+    scored.sort(reverse=True)
+    top = [-neg for _, _, neg in scored[:k]]
+    if cited:  # cited sources first, but the best uncited spans still get a look
+        rest = sorted(scored[k:], key=lambda t: (t[1], t[2]), reverse=True)
+        top += [-neg for in_cited, _, neg in rest[: max(1, k // 3)] if not in_cited]
+    return top
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    span: int
+    support: float
+    contradict: float
+    facts: FactCheck
+
+
+class OfflineVerifier:
+    """A trained cross-encoder (``kenning train verifier``) plus number/date/name checks; costs no tokens.
+
+    ``candidates`` is how many spans per claim the model reads (most word overlap first); ``thresholds`` override
+    the calibrated ones from ``kenning_verifier.json`` (keys ``support``, ``partial``).
+    """
+
+    name = "offline"
+
+    def __init__(
+        self,
+        model_dir: Path | str | None = None,
+        *,
+        candidates: int = 6,
+        batch_size: int = 32,
+        thresholds: dict[str, float] | None = None,
+    ) -> None:
+        folder = Path(model_dir).expanduser() if model_dir is not None else default_verifier_dir()
+        manifest = folder / MANIFEST
+        if not manifest.is_file() or not (folder / "config.json").is_file():
+            raise ConfigError(
+                f"no trained verifier at {folder} (missing {MANIFEST} or config.json). "
+                f"Train it with: {TRAIN_COMMAND}   (or use the lexical verifier: --verifier lexical)"
+            )
+        try:
+            self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{manifest} is unreadable ({exc}); retrain with: {TRAIN_COMMAND}") from exc
+        if candidates < 1:
+            raise ConfigError(f"candidates must be >= 1, got {candidates}")
+        self.path = folder
+        self.candidates = candidates
+        self.batch_size = batch_size
+        self.thresholds = {**self.manifest.get("thresholds", {"support": 0.5, "partial": 0.3}), **(thresholds or {})}
+        self.labels = list(self.manifest.get("labels", ["NOT_ENOUGH_INFO", "SUPPORT", "CONTRADICT"]))
+        self.max_length = int(self.manifest.get("max_length", 256))
+        self.usage = Usage()
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):  # noqa: ANN201 - a sentence_transformers.CrossEncoder, imported lazily
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load_cross_encoder(self.path, self.max_length)
+        return self._model
+
+    def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Per (claim, evidence) pair: the probability of each of ``self.labels``."""
+        if not pairs:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model.predict(
+                list(pairs),
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                activation_fn=torch.nn.Identity(),
+            )
+        logits = np.asarray(logits, dtype=np.float64).reshape(len(pairs), -1)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def score_claims(self, claims: Sequence[Claim], sources: Sequence[Source]) -> list[list[_Scored]]:
+        """For each claim, its candidate spans scored by the model and checked for numbers and names."""
+        spans = evidence_spans(sources)
+        span_tokens = [content_tokens(s.text) for s in spans]
+        chosen = [select_candidates(c, spans, span_tokens, k=self.candidates, n_sources=len(sources)) for c in claims]
+        pairs = [(c.text, spans[i].text) for c, idx in zip(claims, chosen, strict=True) for i in idx]
+        probs = self.probabilities(pairs)
+        sup, con = self.labels.index("SUPPORT"), self.labels.index("CONTRADICT") if "CONTRADICT" in self.labels else -1
+        out, row = [], 0
+        for claim, idx in zip(claims, chosen, strict=True):
+            scored = []
+            for i in idx:
+                facts = check_facts(claim.text, spans[i].text, context=sources[spans[i].source].text)
+                p = probs[row]
+                scored.append(_Scored(i, float(p[sup]), float(p[con]) if con >= 0 else 0.0, facts))
+                row += 1
+            out.append(scored)
+        self._spans = spans
+        return out
+
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Source]) -> list[Verdict]:
+        if not claims:
+            return []
+        if not sources:
+            return [
+                Verdict(c.text, "NOT_SUPPORTED", "", "", "no sources to check against", c.start, c.end, 0.0)
+                for c in claims
+            ]
+        all_scored = self.score_claims(claims, sources)
+        spans = self._spans
+        return [self._judge(c, scored, spans, sources) for c, scored in zip(claims, all_scored, strict=True)]
+
+    def _judge(self, claim: Claim, scored: list[_Scored], spans: Sequence[Span], sources: Sequence[Source]) -> Verdict:
+        t_sup, t_part = self.thresholds["support"], self.thresholds["partial"]
+        if not scored:
+            return Verdict(
+                claim.text,
+                "NOT_SUPPORTED",
+                "",
+                "",
+                "no sentence in the sources to check against",
+                claim.start,
+                claim.end,
+                0.0,
+            )
+        cited = {c - 1 for c in claim.citations}
+        # the best span whose numbers and names match; ties go to the cited sources
+        ranked = sorted(
+            scored, key=lambda s: (s.facts.ok, s.support + 0.02 * (spans[s.span].source in cited)), reverse=True
+        )
+        best = ranked[0] if ranked[0].facts.ok and ranked[0].support >= t_part else max(scored, key=lambda s: s.support)
+        span = spans[best.span]
+        where = f"[{span.source + 1}]"
+        label: VerdictLabel
+        if best.support >= t_sup and best.facts.ok:
+            label, why = "SUPPORT", f"best evidence in {where} scores {best.support:.2f}; {best.facts.describe()}"
+        elif best.support >= t_sup:
+            label = "NOT_SUPPORTED" if best.facts.conflicting else "PARTIAL"
+            why = f"evidence in {where} scores {best.support:.2f} but {best.facts.describe()}"
+        elif best.support >= t_part:
+            label = "PARTIAL"
+            why = f"best evidence in {where} scores {best.support:.2f}, below {t_sup:.2f}; {best.facts.describe()}"
+        else:
+            label = "NOT_SUPPORTED"
+            contra = max(scored, key=lambda s: s.contradict)
+            if contra.contradict > 0.5:
+                span = spans[contra.span]
+                why = f"evidence in [{span.source + 1}] contradicts it ({contra.contradict:.2f})"
+            else:
+                why = f"no span supports it (best {best.support:.2f} in {where}, needs {t_sup:.2f})"
+        return Verdict(
+            claim.text, label, span.text, sources[span.source].id, why, claim.start, claim.end, round(best.support, 4)
+        )
+
+
+_CACHE: dict[tuple[str, int], object] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _load_cross_encoder(folder: Path, max_length: int):  # noqa: ANN202
+    key = (str(folder.resolve()), max_length)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        offline_hub()
+        try:
+            from sentence_transformers import CrossEncoder
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise MissingExtraError("The offline verifier", "minilm", "sentence-transformers") from None
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        try:
+            model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
+            model.max_seq_length = max_length
+        except Exception as exc:  # the library raises many kinds; all mean "not a usable model folder"
+            raise ProviderError(f"cannot load the verifier model at {folder}: {exc}; retrain: {TRAIN_COMMAND}") from exc
+        _CACHE[key] = model
+        return model
