@@ -1,0 +1,172 @@
+"""The agent loop: the model chooses search_docs / fetch_doc / submit_answer steps within a step budget.
+
+Tool calls travel as JSON in plain text, so any chat model works (no provider-specific tool API). Every step is
+recorded in a trace (thought, tool, arguments, returned chunk ids or verdicts, tokens, seconds) that the CLI shows
+as it happens and the answer keeps as JSON. ``submit_answer`` runs the verifier before accepting: the model sees the
+verdicts and may fix unsupported claims while steps remain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..errors import ProviderError
+from ..generate.citations import resolve_citations
+from ..generate.prompts import NOT_IN_SOURCES_ANSWER
+from ..providers.llm.base import LLM, Message, complete_json
+from ..types import Hit, Usage, Verdict
+from ..verify.base import Verifier
+from ..verify.policy import verify_text
+from .prompts import AGENT_SYSTEM
+
+__all__ = ["Agent", "AgentResult", "ToolCall"]
+
+
+class ToolCall(BaseModel):
+    thought: str = ""
+    tool: Literal["search_docs", "fetch_doc", "submit_answer"]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class AgentResult:
+    question: str
+    text: str
+    sources: list[Hit]  # the cited chunks, in citation order
+    verdicts: list[Verdict]
+    invalid: tuple[int, ...]
+    trace: list[dict[str, Any]]
+    usage: Usage
+    submitted: bool
+    notes: list[str] = field(default_factory=list)
+
+
+class Agent:
+    """Runs the loop. ``search`` and ``fetch`` are the engine's own retrieval; ``verifier`` checks submissions.
+
+    >>> agent = Agent(llm, search=engine.search, fetch=engine.fetch_chunk, verifier=verifier)   # doctest: +SKIP
+    >>> result = agent.run("When should I use VACUUM FULL?")                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        search: Callable[[str], Sequence[Hit]],
+        fetch: Callable[[str], Hit | None],
+        verifier: Verifier,
+        max_steps: int = 8,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.llm = llm
+        self.search = search
+        self.fetch = fetch
+        self.verifier = verifier
+        self.max_steps = max_steps
+        self.on_step = on_step or (lambda step: None)
+
+    def run(self, question: str) -> AgentResult:
+        convo = [Message("system", AGENT_SYSTEM), Message("user", f"Question: {question}")]
+        seen: dict[str, Hit] = {}
+        trace: list[dict[str, Any]] = []
+        usage = Usage()
+        last: AgentResult | None = None
+        for step in range(1, self.max_steps + 1):
+            t0 = time.perf_counter()
+            try:
+                call, spent = complete_json(self.llm, convo, ToolCall, retries=1, max_tokens=800)
+            except ProviderError as exc:
+                trace.append({"step": step, "error": str(exc), "seconds": time.perf_counter() - t0})
+                self.on_step(trace[-1])
+                break
+            usage = usage + spent
+            entry: dict[str, Any] = {
+                "step": step,
+                "thought": call.thought,
+                "tool": call.tool,
+                "args": call.args,
+                "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
+            }
+            result, done, last = self._call(question, call, seen, last, entry, usage, trace)
+            entry["seconds"] = round(time.perf_counter() - t0, 3)
+            trace.append(entry)
+            self.on_step(entry)
+            convo += [Message("assistant", call.model_dump_json()), Message("user", f"Tool result:\n{result}")]
+            if done:
+                break
+        if last is None:
+            return AgentResult(
+                question,
+                NOT_IN_SOURCES_ANSWER,
+                [],
+                [],
+                (),
+                trace,
+                usage,
+                False,
+                [f"the agent did not submit an answer within {self.max_steps} steps"],
+            )
+        last.trace, last.usage = trace, usage
+        return last
+
+    def _call(
+        self,
+        question: str,
+        call: ToolCall,
+        seen: dict[str, Hit],
+        last: AgentResult | None,
+        entry: dict[str, Any],
+        usage: Usage,
+        trace: list[dict[str, Any]],
+    ) -> tuple[str, bool, AgentResult | None]:
+        args = call.args
+        if call.tool == "search_docs":
+            query = str(args.get("query") or question)
+            hits = list(self.search(query))
+            for h in hits:
+                seen[h.chunk_id] = h
+            entry["chunk_ids"] = [h.chunk_id for h in hits]
+            return json.dumps([_brief(h) for h in hits], ensure_ascii=False), False, last
+        if call.tool == "fetch_doc":
+            chunk_id = str(args.get("chunk_id", ""))
+            hit = seen.get(chunk_id) or self.fetch(chunk_id)
+            if hit is None:
+                entry["chunk_ids"] = []
+                return f"no chunk with id {chunk_id!r}", False, last
+            seen[hit.chunk_id] = hit
+            entry["chunk_ids"] = [hit.chunk_id]
+            return json.dumps({**_brief(hit), "text": hit.text}, ensure_ascii=False), False, last
+        # submit_answer
+        answer = str(args.get("answer", "")).strip() or NOT_IN_SOURCES_ANSWER
+        ids = [str(c) for c in args.get("citations", []) if isinstance(c, str | int)]
+        unknown = [c for c in ids if c not in seen and self.fetch(c) is None]
+        sources = [seen.get(c) or self.fetch(c) for c in ids if c not in unknown]
+        sources = [s for s in sources if s is not None]
+        text, _cited, invalid = resolve_citations(answer, n_sources=len(sources))
+        verdicts = verify_text(self.verifier, text, sources) if sources else []
+        entry["chunk_ids"] = [s.chunk_id for s in sources]
+        entry["verdicts"] = [{"claim": v.claim, "verdict": v.label} for v in verdicts]
+        result = AgentResult(question, text, sources, verdicts, invalid, trace, usage, True)
+        if unknown:
+            result.notes.append(f"cited chunk ids that were never retrieved were dropped: {', '.join(unknown)}")
+        failing = [v for v in verdicts if v.label != "SUPPORT"]
+        if not failing:
+            return "accepted", True, result
+        report = "\n".join(f"- {v.label}: {v.claim} ({v.reasoning})" for v in verdicts)
+        return f"Verdicts:\n{report}\nFix or remove unsupported claims and submit again, or keep it.", False, result
+
+
+def _brief(hit: Hit) -> dict[str, Any]:
+    snippet = " ".join(hit.text.split())
+    return {
+        "chunk_id": hit.chunk_id,
+        "title": hit.title,
+        "heading": " › ".join(hit.heading_path),
+        "snippet": snippet[:400] + ("…" if len(snippet) > 400 else ""),
+    }
