@@ -6,12 +6,27 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from .types import Hit, IndexReport
+from .types import Answer, Hit, IndexReport
 
-__all__ = ["IndexProgress", "StepProgress", "index_report", "hits", "collections", "beir_table"]
+__all__ = [
+    "IndexProgress",
+    "StepProgress",
+    "Spinner",
+    "index_report",
+    "hits",
+    "collections",
+    "beir_table",
+    "answer",
+    "agent_step",
+]
+
+_VERDICT_STYLE = {"SUPPORT": "green", "PARTIAL": "yellow", "NOT_SUPPORTED": "bold red"}
 
 
 class IndexProgress:
@@ -142,3 +157,79 @@ def beir_table(console: Console, result: dict) -> None:
     for mode, r in result["modes"].items():
         table.add_row(mode, *[f"{r['metrics'][m]:.4f}" for m in metrics], f"{r['ms_per_query']:.1f}")
     console.print(table)
+
+
+class Spinner:
+    """A status spinner on stderr while something slow runs (off for --json)."""
+
+    def __init__(self, console: Console, label: str, *, enabled: bool = True) -> None:
+        self._status = console.status(label) if enabled else None
+
+    def __enter__(self) -> Spinner:
+        if self._status:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status:
+            self._status.stop()
+
+
+def answer(console: Console, a: Answer) -> None:
+    """The answer with each claim coloured by its verdict, then sources, verdicts and cost."""
+    body = Text(a.text)
+    for v in a.verdicts:
+        if v.end > v.start:
+            body.stylize(_VERDICT_STYLE[v.label], v.start, v.end)
+    console.print(Panel(body, title=escape(a.question), title_align="left", subtitle=f"{a.mode} · {a.model}"))
+    cited = [c for c in a.citations if c.cited]
+    if cited:
+        table = Table(title="sources", title_justify="left", show_header=False, box=None)
+        for c in cited:
+            path = " › ".join(dict.fromkeys(p for p in (c.title, *c.heading_path) if p))
+            table.add_row(
+                f"[{c.number}]", f"{escape(_short_source(c.source))}\n[cyan]{escape(path)}[/] [dim]{c.chunk_id}[/]"
+            )
+        console.print(table)
+    if a.invalid_citations:
+        console.print(f"[yellow]dropped citations to sources that were not given: {a.invalid_citations}[/]")
+    if a.verdicts:
+        table = Table(title=f"claims checked by {a.verifier}", title_justify="left")
+        table.add_column("verdict")
+        table.add_column("claim", overflow="fold")
+        table.add_column("evidence", overflow="fold")
+        for v in a.verdicts:
+            table.add_row(
+                f"[{_VERDICT_STYLE[v.label]}]{v.label}[/]",
+                escape(v.claim),
+                escape(v.evidence[:240]) + (f"\n[dim]{escape(v.reasoning)}[/]" if v.reasoning else ""),
+            )
+        console.print(table)
+    for note in a.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    cost = f", ${a.usage.cost_usd:.4f}" if a.usage.cost_usd else ""
+    console.print(
+        f"[dim]{a.usage.prompt_tokens} prompt + {a.usage.completion_tokens} completion tokens{cost}; {a.seconds:.1f} s[/]"
+    )
+
+
+def agent_step(console: Console, step: dict) -> None:
+    """One agent step, printed as it happens."""
+    if "error" in step:
+        console.print(f"[red]step {step['step']}: {escape(step['error'])}[/]")
+        return
+    args = ", ".join(f"{k}={str(v)[:80]!r}" for k, v in step.get("args", {}).items() if k != "answer")
+    line = f"[bold]step {step['step']}[/] {step['tool']}({escape(args)})"
+    if step.get("chunk_ids") is not None:
+        line += f" → {len(step['chunk_ids'])} chunk(s)"
+    if step.get("verdicts"):
+        counts: dict[str, int] = {}
+        for v in step["verdicts"]:
+            counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
+        line += " → " + ", ".join(f"{n} {k}" for k, n in counts.items())
+    tok = step.get("tokens", {})
+    console.print(
+        f"{line} [dim]({tok.get('prompt', 0)}+{tok.get('completion', 0)} tok, {step.get('seconds', 0):.1f} s)[/]"
+    )
+    if step.get("thought"):
+        console.print(f"  [dim]{escape(step['thought'][:200])}[/]")

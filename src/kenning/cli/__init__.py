@@ -1,0 +1,42 @@
+"""The ``kenning`` command: a thin shell over :class:`~kenning.engine.Engine`.
+
+Every command takes ``--home`` (or ``$KENNING_HOME``) and ``--json``; with ``--json`` the result goes to stdout as
+JSON and everything for people (progress, tables, warnings) goes to stderr. This is the one place kenning's errors
+become exit codes: 1 for a kenning error, 2 for bad usage.
+
+Commands live by concept: ``collections.py`` (index, search, info…), ``answering.py`` (ask, verify, train),
+``evaluation.py`` (eval …). Importing them registers them on ``app``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import KenningError
+from . import answering, answers_eval, collections, evaluation, sweep, synth  # noqa: F401 - registers the commands
+from ._shared import app, err
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point: run the app, turning kenning's errors into a message and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except KenningError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,93 @@
+"""What every kenning command shares: the Typer apps, common options, config loading and JSON output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ..config import KenningConfig, default_home
+
+__all__ = [
+    "app",
+    "eval_app",
+    "train_app",
+    "err",
+    "HomeOpt",
+    "CollectionOpt",
+    "JsonOpt",
+    "LlmOpt",
+    "load_config",
+    "resolve_home",
+    "emit_json",
+    "llm_stage",
+]
+
+app = typer.Typer(
+    name="kenning",
+    help="Retrieval you can trust: index documents, search them, answer with checked citations, measure the results.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(help="Train kenning's own models from data it has.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+err = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None, typer.Option("--home", envvar="KENNING_HOME", help="Index folder (default ~/.kenning).")
+]
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+LlmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="PROVIDER:MODEL, e.g. openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest, local:smollm2, none.",
+    ),
+]
+
+
+def load_config(home: Path, **stages: dict[str, Any]) -> KenningConfig:
+    return KenningConfig.load(home, **stages)
+
+
+def resolve_home(home: Path | None) -> Path:
+    return home.expanduser() if home else default_home()
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n")
+
+
+def _default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def llm_stage(llm: str | None, base_url: str | None = None) -> dict[str, Any]:
+    """``[llm]`` settings from ``--llm PROVIDER:MODEL`` and ``--llm-base-url``."""
+    if not llm and not base_url:
+        return {}
+    from ..providers.llm import parse_llm_spec
+
+    stage = dict(parse_llm_spec(llm)) if llm else {}
+    if base_url:
+        stage["base_url"] = base_url
+    elif llm:
+        # another provider on the command line must not inherit kenning.toml's server URL ("" = its default)
+        stage.setdefault("base_url", "")
+    return stage

@@ -1,0 +1,126 @@
+"""Index, search and look after collections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .. import render
+from ._shared import CollectionOpt, HomeOpt, JsonOpt, app, emit_json, err, load_config, resolve_home
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders, archives or BEIR dataset folders.")],
+    home: HomeOpt = None,
+    collection: CollectionOpt = "default",
+    chunker: Annotated[str | None, typer.Option(help="fixed, recursive or structure.")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Chunk size in tokens.")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Overlap in tokens.")] = None,
+    embedder: Annotated[str | None, typer.Option(help="Registered embedder or local model folder.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped."""
+    from ..engine import Engine
+
+    h = resolve_home(home)
+    cfg = load_config(
+        h,
+        chunking={"strategy": chunker, "size": chunk_size, "overlap": chunk_overlap},
+        embedder={"name": embedder},
+    )
+    engine = Engine(h, collection=collection, config=cfg)
+    with render.IndexProgress(err) as progress:
+        report = engine.index([str(p) for p in paths], progress=progress.update)
+    engine.close()
+    if as_json:
+        emit_json(report)
+    else:
+        render.index_report(err if as_json else Console(), report)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    home: HomeOpt = None,
+    collection: CollectionOpt = "default",
+    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 10,
+    filter_: Annotated[
+        list[str] | None, typer.Option("--filter", help="field=value: source=PREFIX, kind=html, ext=.md, KEY=VALUE.")
+    ] = None,
+    reranker: Annotated[Path | None, typer.Option(help="A local cross-encoder folder to rerank with.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a collection and show ranked chunks with their sources."""
+    from ..engine import Engine
+    from ..rerank import CrossEncoderReranker
+
+    h = resolve_home(home)
+    engine = Engine(h, collection=collection, config=load_config(h))
+    rr = CrossEncoderReranker(reranker) if reranker else None
+    hits = engine.search(query, mode=mode, k=k, filters=filter_, reranker=rr)
+    engine.close()
+    if as_json:
+        emit_json({"query": query, "mode": mode, "hits": hits})
+    else:
+        render.hits(Console(), query, hits)
+
+
+@app.command()
+def collections(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List the collections in the index folder."""
+    from ..engine import Engine
+
+    h = resolve_home(home)
+    names = Engine(h).collections()
+    rows = []
+    for name in names:
+        eng = Engine(h, collection=name)
+        rows.append(eng.info())
+        eng.close()
+    if as_json:
+        emit_json(rows)
+    else:
+        render.collections(Console(), h, rows)
+
+
+@app.command()
+def info(home: HomeOpt = None, collection: CollectionOpt = "default", as_json: JsonOpt = False) -> None:
+    """Show a collection's settings and size."""
+    from ..engine import Engine
+
+    h = resolve_home(home)
+    eng = Engine(h, collection=collection)
+    data = eng.info()
+    eng.close()
+    if as_json:
+        emit_json(data)
+    else:
+        Console().print_json(json.dumps(data))
+
+
+@app.command()
+def delete(
+    collection: Annotated[str, typer.Argument(help="The collection to delete.")],
+    home: HomeOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a collection and everything indexed in it."""
+    from ..engine import Engine
+
+    h = resolve_home(home)
+    eng = Engine(h, collection=collection)
+    col = eng.collection()
+    if not yes and not as_json and not typer.confirm(f"Delete collection {collection!r} in {h}?"):
+        raise typer.Exit(1)
+    col.delete()
+    if as_json:
+        emit_json({"deleted": collection})
+    else:
+        err.print(f"deleted collection {collection!r}")
