@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from .chroma import SpanEvalSet, evaluate_spans, load_chroma, span_eval_set
 from .datasets import BeirDataset, load_beir
 from .metrics import (
     METRICS,
@@ -22,6 +23,13 @@ from .metrics import (
     recall_at_k,
     trec_ranking,
 )
+from .qa import RAGAS_COLUMNS, GoldSpan, QAItem, QASet
+from .qa_eval import evaluate_qa, gold_qrels
+from .report import compare_results, render_report, write_report
+from .spans import Span, SpanMetrics, span_metrics
+from .stats import ConfidenceInterval, PairedComparison, bootstrap_ci, bootstrap_cis, compare_runs, paired_test
+from .sweep import SweepGrid, SweepResult, run_sweep
+from .synth import SynthOptions, SynthSet, synthesize
 from .trec import read_trec_qrels, read_trec_run, write_trec_run
 
 __all__ = [
@@ -42,4 +50,32 @@ __all__ = [
     "write_trec_run",
     "read_trec_run",
     "read_trec_qrels",
+    "GoldSpan",
+    "QAItem",
+    "QASet",
+    "RAGAS_COLUMNS",
+    "gold_qrels",
+    "evaluate_qa",
+    "synthesize",
+    "SynthSet",
+    "SynthOptions",
+    "bootstrap_ci",
+    "bootstrap_cis",
+    "paired_test",
+    "compare_runs",
+    "ConfidenceInterval",
+    "PairedComparison",
+    "Span",
+    "SpanMetrics",
+    "span_metrics",
+    "SpanEvalSet",
+    "load_chroma",
+    "span_eval_set",
+    "evaluate_spans",
+    "SweepGrid",
+    "SweepResult",
+    "run_sweep",
+    "render_report",
+    "write_report",
+    "compare_results",
 ]
