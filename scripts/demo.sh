@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, index the PostgreSQL 15 manual, and search it.
+# The main job on a fresh machine: install, index the PostgreSQL 15 manual, and answer a question from it with
+# numbered citations and a verdict per claim, offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >&2
@@ -8,4 +9,4 @@ export KENNING_HOME="${KENNING_HOME:-$PWD/.kenning-demo}"
 corpus="${1:-../shared/data/corpora/postgresql-15.20-doc-html.tar.gz}"
 question="${2:-When should I use VACUUM FULL instead of plain VACUUM?}"
 kenning index "$corpus" --collection postgres
-kenning search "$question" --collection postgres -k 5
+kenning ask "$question" --collection postgres

@@ -181,10 +181,13 @@ def answer(console: Console, a: Answer) -> None:
     for v in a.verdicts:
         if v.end > v.start:
             body.stylize(_VERDICT_STYLE[v.label], v.start, v.end)
-    console.print(Panel(body, title=escape(a.question), title_align="left", subtitle=f"{a.mode} · {a.model}"))
+    how = a.mode if a.model in ("", a.mode) else f"{a.mode} · {a.model}"
+    console.print(Panel(body, title=escape(a.question), title_align="left", subtitle=escape(how)))
     cited = [c for c in a.citations if c.cited]
     if cited:
         table = Table(title="sources", title_justify="left", show_header=False, box=None)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")  # a source path is shown whole, folded, never cut
         for c in cited:
             path = " › ".join(dict.fromkeys(p for p in (c.title, *c.heading_path) if p))
             table.add_row(
