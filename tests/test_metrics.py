@@ -373,3 +373,24 @@ def test_read_trec_qrels_errors_name_file_and_line(tmp_path: Path, content: str,
     path.write_text(content, encoding="utf-8")
     with pytest.raises(InputError, match=message):
         read_trec_qrels(path)
+
+
+def test_collapsed_runs_keep_kenning_order_under_pytrec_evals_single_precision() -> None:
+    """RRF sums 1e-9 apart are one float32 to trec_eval, which would then order them by doc id; collapsing must
+    leave scores that stay strictly decreasing in float32 so pytrec_eval scores kenning's own order."""
+    import numpy as np
+
+    from kenning.evaluate.beir_eval import collapse_to_documents
+
+    tied = 1 / 61 + 1 / 63
+    scores = np.array([tied, tied - 1e-9, tied - 2e-9, 1 / 62 + 1 / 64, 0.01])
+    docs = [["a"], ["z"], ["m"], ["b"], ["c"]]  # doc-id order would put z first among the three ties
+    run = {"q": collapse_to_documents(np.arange(5), scores, docs, depth=10)}
+    assert list(run["q"]) == ["a", "z", "m", "b", "c"]
+    values = [np.float32(x) for x in run["q"].values()]
+    assert all(x > y for x, y in zip(values, values[1:], strict=False))
+    for gold in ("a", "z", "m"):
+        qrels = {"q": {gold: 1}}
+        theirs = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(run)["q"]["recip_rank"]
+        assert theirs == evaluate_run(run, qrels, metrics=("mrr@10",)).per_query["q"]["mrr@10"]
+        assert theirs == 1 / (list(run["q"]).index(gold) + 1)

@@ -1,8 +1,10 @@
 """Evaluate a collection's retrieval on a BEIR dataset: per mode, nDCG@10, recall@10/100 and MRR@10, plus run files.
 
 Chunks are ranked, then collapsed to documents by their best chunk (max-p), since BEIR judges documents. Run scores
-are made strictly decreasing in kenning's rank order (ties broken by a 1e-9 step), so trec_eval and pytrec_eval
-score exactly the ranking kenning serves.
+are made strictly decreasing in kenning's rank order **in single precision**: trec_eval and pytrec_eval read scores
+as 32-bit floats and break ties by document id, so two RRF sums 1e-9 apart would be a tie to them and could swap.
+Each score is rounded to float32 and, where it would not fall below the one before, set to the next float32 below
+it; then trec_eval and pytrec_eval score exactly the ranking kenning serves.
 """
 
 from __future__ import annotations
@@ -28,10 +30,16 @@ def collapse_to_documents(
 ) -> dict[str, float]:
     """Rank documents by their best chunk; returns ``{doc: score}`` with scores strictly decreasing in rank order."""
     out: dict[str, float] = {}
+    previous = np.float32(np.inf)
+    below = np.float32(-np.inf)
     for pos, score in zip(positions.tolist(), scores.tolist(), strict=True):
         for doc in doc_of_position[pos]:
             if doc not in out:
-                out[doc] = float(score) - 1e-9 * len(out)
+                value = np.float32(score)
+                if value >= previous:
+                    value = np.nextafter(previous, below)
+                out[doc] = float(value)
+                previous = value
                 if len(out) >= depth:
                     return out
     return out
