@@ -8,25 +8,11 @@ from kenning.chunking import get_tokenizer
 from kenning.generate import lost_in_the_middle_order, pack, resolve_citations
 from kenning.generate.extractive import ExtractiveAnswerer
 from kenning.generate.prompts import NOT_IN_SOURCES_ANSWER, answer_messages
-from kenning.types import Hit, Verdict
+from kenning.types import Verdict
 from kenning.verify import claims_or_whole, split_claims
 from kenning.verify.policy import strip_unsupported
 
-
-def _hit(rank: int, text: str, title: str = "T") -> Hit:
-    return Hit(
-        rank=rank,
-        score=1.0 / rank,
-        chunk_id=f"d{rank}::0",
-        doc_id=f"d{rank}",
-        text=text,
-        source=f"/s/{rank}.md",
-        kind="markdown",
-        title=title,
-        heading_path=(title, f"H{rank}"),
-        start=0,
-        end=len(text),
-    )
+from .factories import make_hit
 
 
 def test_lost_in_the_middle_puts_the_best_at_both_ends() -> None:
@@ -36,7 +22,12 @@ def test_lost_in_the_middle_puts_the_best_at_both_ends() -> None:
 
 def test_pack_respects_the_budget_and_keeps_the_best() -> None:
     tok = get_tokenizer()
-    hits = [_hit(1, "alpha " * 100), _hit(2, "beta " * 500), _hit(3, "gamma " * 50), _hit(4, "delta " * 50)]
+    hits = [
+        make_hit(1, "alpha " * 100),
+        make_hit(2, "beta " * 500),
+        make_hit(3, "gamma " * 50),
+        make_hit(4, "delta " * 50),
+    ]
     packed = pack(hits, budget_tokens=260)
     assert [h.rank for h in packed] == [1, 4, 3]  # rank 2 does not fit; 1 first, 3 last…
     assert sum(tok.count(h.text) for h in packed) <= 260
@@ -44,7 +35,7 @@ def test_pack_respects_the_budget_and_keeps_the_best() -> None:
 
 
 def test_prompt_numbers_sources_and_demands_citations() -> None:
-    msgs = answer_messages("What is alpha?", [_hit(1, "Alpha is a letter."), _hit(2, "Beta follows alpha.")])
+    msgs = answer_messages("What is alpha?", [make_hit(1, "Alpha is a letter."), make_hit(2, "Beta follows alpha.")])
     assert msgs[0].role == "system" and "[1]" in msgs[0].content and NOT_IN_SOURCES_ANSWER in msgs[0].content
     assert "[1] T › H1\nAlpha is a letter." in msgs[1].content and "[2] T › H2" in msgs[1].content
     assert msgs[1].content.rstrip().endswith("Answer with citations:")
@@ -90,11 +81,11 @@ def test_strip_policy_removes_only_unsupported_claims() -> None:
 
 def test_extractive_answer_cites_the_sentences_it_uses(embedder) -> None:
     hits = [
-        _hit(
+        make_hit(
             1, "VACUUM FULL rewrites the entire table into a new disk file. It requires an exclusive lock on the table."
         ),
-        _hit(2, "Tomatoes grow best in full sun with regular watering and support from stakes."),
-        _hit(3, "Plain VACUUM reclaims space for reuse within the same table and does not lock it exclusively."),
+        make_hit(2, "Tomatoes grow best in full sun with regular watering and support from stakes."),
+        make_hit(3, "Plain VACUUM reclaims space for reuse within the same table and does not lock it exclusively."),
     ]
     packed = pack(hits)
     text, cited = ExtractiveAnswerer(embedder).answer("What does VACUUM FULL do to the table?", packed)

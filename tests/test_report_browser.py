@@ -5,7 +5,6 @@ Chromium is installed by ``.ci/run``; without it the test fails under CI (``$CI`
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kenning.evaluate.chroma import span_eval_set
 from kenning.evaluate.report import write_report
 from kenning.evaluate.sweep import SweepGrid, run_sweep
 from kenning.providers.cache import CachingEmbedder
+
+from .factories import span_eval_data
 
 pytestmark = pytest.mark.slow
 
@@ -61,17 +61,7 @@ def _read_png(path: Path) -> np.ndarray:
 
 @pytest.fixture
 def report(tmp_path: Path, embedder) -> Path:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    lines = []
-    for name, text in _DOCS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    for qid, question, name, needle in _QUESTIONS:
-        start = _DOCS[name].index(needle)
-        span = {"source": name, "start": start, "end": start + len(needle)}
-        lines.append(json.dumps({"id": qid, "question": question, "gold_spans": [span]}))
-    (tmp_path / "eval.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    data = span_eval_set(corpus, tmp_path / "eval.jsonl")
+    data = span_eval_data(tmp_path, _DOCS, _QUESTIONS)
     cache = CachingEmbedder(embedder, tmp_path / "vectors.sqlite")
     grid = SweepGrid(chunkers=("recursive", "structure"), sizes=(16, 32), overlaps=(0, 16), modes=("bm25",), k=2)
     before = run_sweep(data, grid, tmp_path / "a", embedder=embedder, cache=cache).results

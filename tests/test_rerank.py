@@ -9,7 +9,8 @@ import pytest
 from kenning import Engine
 from kenning.errors import ConfigError
 from kenning.rerank import CrossEncoderReranker, Reranker
-from kenning.types import Hit
+
+from .factories import make_hit
 
 BREAD = "Knead the dough, let it rise for an hour, and bake the bread at 220 C until golden."
 STOCKS = "The stock market fell sharply on Tuesday as bond yields rose."
@@ -52,27 +53,10 @@ def trained_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _hit(rank: int, text: str) -> Hit:
-    return Hit(
-        rank=rank,
-        score=1.0 / rank,
-        chunk_id=f"d{rank}::0",
-        doc_id=f"d{rank}",
-        text=text,
-        source=f"s{rank}",
-        kind="text",
-        title="",
-        heading_path=(),
-        start=0,
-        end=len(text),
-        ranks={"bm25": rank},
-    )
-
-
 def test_cross_encoder_reorders_by_its_own_scores(trained_cross_encoder: Path) -> None:
     rr = CrossEncoderReranker(trained_cross_encoder)
     assert isinstance(rr, Reranker)
-    hits = [_hit(1, STOCKS), _hit(2, ROSES), _hit(3, BREAD)]
+    hits = [make_hit(1, STOCKS, ""), make_hit(2, ROSES, ""), make_hit(3, BREAD, "")]
     out = rr.rerank("how do I bake bread", hits)
     assert out[0].text == BREAD
     assert [h.rank for h in out] == [1, 2, 3]

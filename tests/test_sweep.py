@@ -13,11 +13,12 @@ from kenning.cli import app
 from kenning.config import ChunkingConfig, KenningConfig
 from kenning.engine import Engine
 from kenning.errors import ConfigError
-from kenning.evaluate.chroma import span_eval_set
 from kenning.evaluate.report import compare_results, load_run
 from kenning.evaluate.sweep import SweepGrid, run_sweep
 from kenning.index.writer import embed_hash
 from kenning.providers.cache import CachingEmbedder, content_hash
+
+from .factories import span_eval_data
 
 # ---------------------------------------------------------------------------------------------- the cache
 
@@ -111,17 +112,7 @@ _QUESTIONS = [
 
 
 def _tiny_data(root: Path):
-    corpus = root / "corpus"
-    corpus.mkdir(parents=True)
-    lines = []
-    for name, text in _DOCS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    for qid, question, name, needle in _QUESTIONS:
-        start = _DOCS[name].index(needle)
-        span = {"source": name, "start": start, "end": start + len(needle)}
-        lines.append(json.dumps({"id": qid, "question": question, "gold_spans": [span]}))
-    (root / "eval.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return span_eval_set(corpus, root / "eval.jsonl")
+    return span_eval_data(root, _DOCS, _QUESTIONS)
 
 
 class _NoModel:

@@ -64,6 +64,14 @@ def resolve_home(home: Path | None) -> Path:
     return home.expanduser() if home else default_home()
 
 
+def home_and_config(
+    home: Path | None, llm: str | None = None, base_url: str | None = None
+) -> tuple[Path, KenningConfig]:
+    """The index folder and its settings, with ``--llm`` / ``--llm-base-url`` laid over ``kenning.toml``."""
+    h = resolve_home(home)
+    return h, load_config(h, llm=llm_stage(llm, base_url))
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n")
 

@@ -11,18 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import render
-from ._shared import (
-    CollectionOpt,
-    HomeOpt,
-    JsonOpt,
-    LlmOpt,
-    emit_json,
-    err,
-    eval_app,
-    llm_stage,
-    load_config,
-    resolve_home,
-)
+from ._shared import CollectionOpt, HomeOpt, JsonOpt, LlmOpt, emit_json, err, eval_app, home_and_config
 
 
 @eval_app.command("qa")
@@ -45,8 +34,8 @@ def eval_qa(
     from ..evaluate.qa import QASet
     from ..evaluate.qa_eval import evaluate_qa
 
-    h = resolve_home(home)
-    engine = Engine(h, collection=collection, config=load_config(h, llm=llm_stage(llm)))
+    h, cfg = home_and_config(home, llm)
+    engine = Engine(h, collection=collection, config=cfg)
     qa = QASet.load_ragas(qa_set) if ragas else QASet.load(qa_set)
     if limit:
         qa = QASet(tuple(list(qa)[:limit]))

@@ -11,18 +11,7 @@ from rich.table import Table
 
 from .. import render
 from ..errors import ConfigError
-from ._shared import (
-    CollectionOpt,
-    HomeOpt,
-    JsonOpt,
-    LlmOpt,
-    emit_json,
-    err,
-    eval_app,
-    llm_stage,
-    load_config,
-    resolve_home,
-)
+from ._shared import CollectionOpt, HomeOpt, JsonOpt, LlmOpt, emit_json, err, eval_app, home_and_config
 
 
 @eval_app.command("synth")
@@ -46,8 +35,7 @@ def eval_synth(
     from ..index import Collection
     from ..providers.llm import get_llm
 
-    h = resolve_home(home)
-    cfg = load_config(h, llm=llm_stage(llm))
+    h, cfg = home_and_config(home, llm)
     if method == "auto":
         method = "llm" if cfg.llm.provider in ("openai", "anthropic") else "cloze"
     model = None

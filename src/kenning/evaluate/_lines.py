@@ -5,8 +5,10 @@ Decoding and missing-file problems become :class:`~kenning.errors.InputError` na
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
@@ -31,3 +33,14 @@ def iter_lines(path: Path, *, what: str) -> Iterator[tuple[int, str]]:
             if number == 1:
                 text = text.removeprefix("\ufeff")
             yield number, text.rstrip("\r\n")
+
+
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """``line`` parsed as a JSON object; anything else is an InputError naming ``where`` (e.g. ``file:line``)."""
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record

@@ -14,12 +14,11 @@ does, the split's queries are those its qrels name, in qrels order, and every ju
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ._lines import iter_lines
+from ._lines import iter_lines, json_object
 
 __all__ = ["BeirDataset", "load_beir"]
 
@@ -92,12 +91,7 @@ def _read_queries(path: Path) -> dict[str, str]:
     for number, line in iter_lines(path, what="BEIR queries file"):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc})") from exc
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        record = json_object(line, f"{path}:{number}")
         qid = record.get("_id", record.get("id"))
         if isinstance(qid, bool) or not isinstance(qid, str | int) or not str(qid).strip():
             raise InputError(f'{path}:{number}: missing or empty "_id"')

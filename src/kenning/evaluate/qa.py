@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ._lines import iter_lines
+from ._lines import iter_lines, json_object
 
 __all__ = ["GoldSpan", "QAItem", "QASet", "RAGAS_COLUMNS"]
 
@@ -234,11 +234,7 @@ class QASet:
             if not line.strip():
                 continue
             where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise InputError(f"{where}: not valid JSON ({exc})") from None
-            item = QAItem.from_dict(record, where=where)
+            item = QAItem.from_dict(json_object(line, where), where=where)
             if item.id in line_of:
                 raise InputError(f"{where}: id {item.id!r} was already used on line {line_of[item.id]}")
             line_of[item.id] = number

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError
+from ..evaluate._lines import json_object
 from .base import Verifier
 from .claims import Source, claims_or_whole
 
@@ -31,12 +32,7 @@ class VerifyStats:
 
 def parse_line(raw: str, where: str) -> tuple[Any, str, list[Source]]:
     """``(id, answer, sources)`` of one input line; InputError names the line and the field."""
-    try:
-        rec = json.loads(raw)
-    except ValueError as exc:
-        raise InputError(f"{where}: not JSON ({exc.args[0]})") from None
-    if not isinstance(rec, dict):
-        raise InputError(f"{where}: expected a JSON object")
+    rec = json_object(raw, where)
     rid = rec.get("id")
     answer = rec.get("answer")
     if not isinstance(answer, str):

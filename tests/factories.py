@@ -1,0 +1,44 @@
+"""Small builders of kenning values for tests that need them without an index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kenning.types import Hit
+
+
+def make_hit(rank: int, text: str, title: str = "T", *, kind: str = "markdown") -> Hit:
+    """A search hit for chunk ``d<rank>::0`` of ``/s/<rank>.md``, scored ``1/rank``."""
+    return Hit(
+        rank=rank,
+        score=1.0 / rank,
+        chunk_id=f"d{rank}::0",
+        doc_id=f"d{rank}",
+        text=text,
+        source=f"/s/{rank}.md",
+        kind=kind,
+        title=title,
+        heading_path=(title, f"H{rank}") if title else (),
+        start=0,
+        end=len(text),
+        ranks={"bm25": rank},
+    )
+
+
+def span_eval_data(root: Path, docs: dict[str, str], questions: list[tuple[str, str, str, str]]):
+    """A span eval set on disk: ``docs`` as files under ``root/corpus`` and ``questions`` as
+    ``(id, question, file, needle)``, the gold span being where ``needle`` occurs in ``file``."""
+    from kenning.evaluate.chroma import span_eval_set
+
+    corpus = root / "corpus"
+    corpus.mkdir(parents=True)
+    lines = []
+    for name, text in docs.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    for qid, question, name, needle in questions:
+        start = docs[name].index(needle)
+        span = {"source": name, "start": start, "end": start + len(needle)}
+        lines.append(json.dumps({"id": qid, "question": question, "gold_spans": [span]}))
+    (root / "eval.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return span_eval_set(corpus, root / "eval.jsonl")
