@@ -152,10 +152,11 @@ class AnswerConfig(_Stage):
     k: int = Field(6, gt=0, le=100, description="Chunks given to the generator (after reranking).")
     rerank_depth: int = Field(30, gt=0, le=500, description="Candidates a reranker sees, when one is set.")
     context_tokens: int = Field(3000, gt=100, description="Token budget for the numbered sources in the prompt.")
-    verifier: Literal["auto", "llm", "offline", "lexical", "none"] = Field(
+    verifier: Literal["auto", "llm", "offline", "trained", "lexical", "none"] = Field(
         "auto",
-        description="auto: the LLM fact-checker with a remote LLM, else the trained offline verifier "
-        "(or the lexical one until `kenning train verifier` has run).",
+        description="auto: the LLM fact-checker with a remote LLM, else offline. offline: the model `kenning train "
+        "verifier` made when its calibration showed it beats the lexical verifier on held-out claims, else lexical. "
+        "trained: that model whenever it exists. lexical: word overlap with number, name and polarity checks.",
     )
     policy: Literal["annotate", "strip", "retry"] = Field(
         "annotate", description="What to do with unsupported claims: show them, remove them, or regenerate once."

@@ -180,15 +180,28 @@ class Engine:
             from .verify.llm_verifier import LLMVerifier
 
             return LLMVerifier(llm), notes
-        if kind == "offline":
-            from .verify.offline import OfflineVerifier, default_verifier_dir
+        if kind in ("offline", "trained"):
+            # "offline" uses the trained model only where its training measured it better than the lexical verifier
+            # on held-out claims; "trained" uses it whenever it exists (to compare, or after retraining elsewhere).
+            from .verify.offline import OfflineVerifier, default_verifier_dir, read_manifest
 
             folder = default_verifier_dir(self.home)
-            if (folder / "kenning_verifier.json").is_file():
+            manifest = read_manifest(folder)
+            if manifest is None:
+                if kind == "trained":
+                    return OfflineVerifier(folder), notes  # raises ConfigError: how to train it
+                notes.append("no trained verifier yet, so the lexical one judged; run: kenning train verifier")
+            elif kind == "trained" or manifest.get("beats_lexical"):
                 if "offline" not in self._verifiers:
                     self._verifiers["offline"] = OfflineVerifier(folder)
                 return self._verifiers["offline"], notes
-            notes.append("the trained verifier is missing, so the lexical one judged; run: kenning train verifier")
+            else:
+                held = manifest.get("heldout", {})
+                notes.append(
+                    "the lexical verifier judged: the trained one did not measurably beat it on held-out claims "
+                    f"({held.get('binary_accuracy', '?')} vs {held.get('lexical_accuracy', '?')} accuracy on "
+                    f"{held.get('pairs', '?')} pairs); use --verifier trained to use it anyway"
+                )
             kind = "lexical"
         if kind == "lexical":
             from .verify.offline import LexicalVerifier
@@ -196,7 +209,7 @@ class Engine:
             if "lexical" not in self._verifiers:
                 self._verifiers["lexical"] = LexicalVerifier()
             return self._verifiers["lexical"], notes
-        raise ConfigError(f"verifier must be one of auto, llm, offline, lexical, none; got {kind!r}")
+        raise ConfigError(f"verifier must be one of auto, llm, offline, trained, lexical, none; got {kind!r}")
 
     def ask(
         self,

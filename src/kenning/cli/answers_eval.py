@@ -22,7 +22,7 @@ def eval_qa(
     llm: LlmOpt = None,
     ragas: Annotated[bool, typer.Option("--ragas", help="The file uses the ragas columns.")] = False,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-    verifier: Annotated[str | None, typer.Option(help="auto, llm, offline or lexical.")] = None,
+    verifier: Annotated[str | None, typer.Option(help="auto, llm, offline, trained or lexical.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
     as_json: JsonOpt = False,

@@ -7,12 +7,15 @@ The recipe (see ``verifier_data`` for the pairs):
    (SUPPORT), negated / direction-flipped / number-changed ones (CONTRADICT), swapped names and other sentences
    (NOT_ENOUGH_INFO);
 3. one pass of AdamW over (claim, sentence) pairs, word embeddings frozen, batches grouped by length;
-4. thresholds on P(SUPPORT) chosen on the held-out slice with the verifier's own evidence search, so the numbers
-   in ``kenning_verifier.json`` are the ones the verifier will use.
+4. thresholds chosen on the held-out slice with the verifier's own evidence search (``calibrate``): for the model
+   alone, and for the model correcting the lexical verifier (veto / rescue), so the numbers in
+   ``kenning_verifier.json`` are the ones the verifier will use;
+5. ``beats_lexical``: whether, on that slice, the combination beat the lexical verifier by more than noise. Only
+   then does the engine's "offline" verifier use the model (on SciFact dev so far it has not: ``bench/verifier.py``).
 
 >>> report = train_verifier(Path("/tmp/verifier"))   # doctest: +SKIP
 >>> report.thresholds                                  # doctest: +SKIP
-{'support': 0.62, 'partial': 0.31}
+{'support': 0.45, 'partial': 0.3, 'veto': 1.01, 'rescue': 1.01}
 """
 
 from __future__ import annotations
@@ -43,11 +46,21 @@ from .verifier_data import (
     synthetic_examples,
 )
 
-__all__ = ["TrainReport", "train_verifier", "default_data_paths", "RECIPE", "Progress"]
+__all__ = [
+    "TrainReport",
+    "train_verifier",
+    "recalibrate",
+    "calibrate",
+    "choose_thresholds",
+    "default_data_paths",
+    "RECIPE",
+    "Progress",
+]
 
 RECIPE = "kenning-verifier/1"
 BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
 Progress = Callable[[str, int, int], None]
+NEVER = 1.01  # a veto/rescue threshold no probability reaches
 
 
 def default_data_paths() -> tuple[Path, Path]:
@@ -65,9 +78,11 @@ class TrainReport:
     seconds: float
     counts: dict[str, int]
     thresholds: dict[str, float]
-    heldout_accuracy: float
+    heldout_accuracy: float  # the verifier's in its default mode (``manifest["mode"]``)
     heldout_pairs: int
     steps: int
+    beats_lexical: bool  # whether the engine's "offline" verifier uses the model (else: the lexical verifier)
+    heldout_lexical_accuracy: float
     manifest: dict = field(default_factory=dict, compare=False)
 
 
@@ -98,7 +113,7 @@ def train_verifier(
     train_pairs: Path | None = None,
     corpus: Path | None = None,
     extra_corpus_texts: Iterable[str] | None = None,
-    exclude_doc_ids: Iterable[str] = (),
+    exclude_doc_ids: Iterable[str] | None = None,
     epochs: float = 1.5,
     synthetic: int = 600,
     heldout_fraction: float = 0.15,
@@ -115,23 +130,19 @@ def train_verifier(
 ) -> TrainReport:
     """Train the verifier into ``out_dir`` (a CrossEncoder folder plus ``kenning_verifier.json``).
 
-    ``exclude_doc_ids``: corpus abstracts never turned into made pairs (the bench passes the dev set's abstracts).
+    ``exclude_doc_ids``: corpus abstracts never turned into made pairs; by default those of ``claims_dev_pairs.jsonl``
+    beside ``train_pairs``, so the dev benchmark never judges a sentence the model was trained on.
     ``limit_pairs``: use only that many claim pairs (for smoke tests). ``epochs`` may be fractional.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     say = progress or (lambda stage, done, total: None)
     default_pairs, default_corpus = default_data_paths()
     train_pairs = Path(train_pairs or default_pairs)
-    if not train_pairs.is_file():
-        raise InputError(f"verifier training data not found: {train_pairs} (set KENNING_DATA or pass train_pairs)")
     if epochs <= 0 or batch_size < 1:
         raise ConfigError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
     rng = random.Random(seed)
     say("data", 0, 3)
-    pairs = load_claim_pairs(train_pairs)
-    if limit_pairs is not None:
-        pairs = random.Random(seed).sample(pairs, min(limit_pairs, len(pairs)))
-    fit_pairs, held = split_by_doc(pairs, heldout_fraction, seed)
+    fit_pairs, held = _split(train_pairs, limit_pairs, heldout_fraction, seed)
     examples = real_examples(fit_pairs, rng, negatives=negatives, flips=flips)
     say("data", 1, 3)
     docs: list[list[str]] = []
@@ -140,7 +151,7 @@ def train_verifier(
     else:
         corpus = Path(corpus or default_corpus)
         if corpus.is_file():
-            excluded = set(exclude_doc_ids)
+            excluded = set(_dev_doc_ids(train_pairs) if exclude_doc_ids is None else exclude_doc_ids)
             docs = [s for d, s in _corpus_docs(corpus) if d not in excluded]
     made = synthetic_examples(docs, synthetic, rng) if synthetic else []
     examples += made
@@ -174,16 +185,16 @@ def train_verifier(
         "flips": flips,
         "freeze_layers": freeze_layers,
         "synthetic": synthetic,
+        "heldout_fraction": heldout_fraction,
+        "limit_pairs": limit_pairs,
         "counts": counts,
         "train_data": str(train_pairs),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out / "kenning_verifier.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    thresholds, acc = calibrate(out, held, say) if held else ({"support": 0.5, "partial": 0.3}, float("nan"))
+    manifest |= calibrate(out, held, say)
     seconds = time.perf_counter() - started
     manifest |= {
-        "thresholds": thresholds,
-        "heldout": {"pairs": len(held), "binary_accuracy": round(acc, 4)},
         "train_seconds": round(train_seconds, 1),
         "total_seconds": round(seconds, 1),
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
@@ -191,7 +202,27 @@ def train_verifier(
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     (out / "kenning_verifier.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return TrainReport(out, seconds, counts, thresholds, acc, len(held), steps, manifest)
+    heldout = manifest["heldout"]
+    return TrainReport(
+        out,
+        seconds,
+        counts,
+        manifest["thresholds"],
+        heldout.get("binary_accuracy", float("nan")),
+        len(held),
+        steps,
+        bool(manifest.get("beats_lexical")),
+        heldout.get("lexical_accuracy", float("nan")),
+        manifest,
+    )
+
+
+def _dev_doc_ids(train_pairs: Path) -> set[str]:
+    dev = train_pairs.with_name(train_pairs.name.replace("_train_", "_dev_"))
+    if dev == train_pairs or not dev.is_file():
+        return set()
+    with open(dev, encoding="utf-8") as fh:
+        return {str(json.loads(line)["doc_id"]) for line in fh if line.strip()}
 
 
 def _torch_threads() -> int:
@@ -260,7 +291,7 @@ def _fit(examples, epochs, batch_size, lr, max_length, seed, say, freeze_layers,
         labels = torch.tensor([e.label for e in rows], dtype=torch.long)
         loss = torch.nn.functional.cross_entropy(hf(**enc).logits, labels)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
@@ -273,33 +304,139 @@ def _fit(examples, epochs, batch_size, lr, max_length, seed, say, freeze_layers,
     return model, total, curve
 
 
-def calibrate(model_dir: Path, held: Sequence[ClaimPair], say: Progress) -> tuple[dict[str, float], float]:
-    """Thresholds on P(SUPPORT) from held-out claim pairs, judged exactly as the verifier judges.
+def calibrate(model_dir: Path, held: Sequence[ClaimPair], say: Progress) -> dict:
+    """Thresholds from held-out claim pairs, judged exactly as the verifier judges, and whether the model helps.
 
-    ``support`` maximises binary accuracy (SUPPORT vs the rest); ``partial`` is the median score of the held-out
-    claims that are not SUPPORT (so half of them fall below it and read NOT_SUPPORTED), capped at ``support``.
+    Model alone: ``support`` maximises binary accuracy (SUPPORT vs the rest) of the best P(SUPPORT) among spans whose
+    numbers and names match; ``partial`` is the median score of the held-out claims that are not SUPPORT.
+    Combined with the lexical verifier: ``veto`` and ``rescue`` (see ``kenning.verify.offline``) maximise accuracy
+    over a grid, "never" winning ties. ``mode``: whichever of the two is more accurate on the slice.
+    ``beats_lexical`` is true only when that mode's wins over the lexical verdicts outnumber its losses by a sign test
+    (z >= 1.96): a few claims either way on ~130 pairs is noise.
     """
+    from ..verify.lexical import LexicalVerifier, polarity_clash
     from ..verify.offline import OfflineVerifier
 
-    verifier = OfflineVerifier(model_dir)
-    scores: list[float] = []
-    gold: list[bool] = []
+    verifier = OfflineVerifier(model_dir, mode="model")
+    lexical = LexicalVerifier()
+    rows = []  # see choose_thresholds
     batches = [held[i : i + 16] for i in range(0, len(held), 16)]
     for n, batch in enumerate(batches):
         for pair, scored in zip(batch, _score_pairs(verifier, batch), strict=True):
+            source = Source(pair.doc_id, " ".join(pair.sentences))
+            claim = Claim(pair.claim, 0, len(pair.claim), (1,))
+            lex = lexical.verify([claim], [source])[0].label == "SUPPORT"
             ok = [s.support for s in scored if s.facts.ok]
-            scores.append(max(ok) if ok else 0.0)
-            gold.append(pair.label == "SUPPORT")
+            same = [s.support for s in scored if s.facts.ok and polarity_clash(pair.claim, s.text) is None]
+            rows.append(
+                (
+                    pair.label == "SUPPORT",
+                    lex,
+                    max(ok, default=0.0),
+                    max(same, default=0.0),
+                    max((s.contradict for s in scored), default=0.0),
+                )
+            )
         say("calibrate", min(len(held), (n + 1) * 16), len(held))
-    candidates = sorted(set(scores)) + [1.01]
+    return choose_thresholds(rows)
+
+
+def choose_thresholds(rows: Sequence[tuple[bool, bool, float, float, float]]) -> dict:
+    """``calibrate``'s choice from per-claim rows: (gold is SUPPORT, lexical said SUPPORT, best P(SUPPORT) of a span
+    whose numbers and names match, the same among spans pointing the claim's way, highest P(CONTRADICT))."""
+    if not rows:
+        return {
+            "mode": "combined",
+            "thresholds": {"support": 0.5, "partial": 0.3, "veto": NEVER, "rescue": NEVER},
+            "heldout": {"pairs": 0},
+            "beats_lexical": False,
+        }
+    gold = [r[0] for r in rows]
+
+    def accuracy(pred: Sequence[bool]) -> float:
+        return sum(p == g for p, g in zip(pred, gold, strict=True)) / len(gold)
+
+    scores = [r[2] for r in rows]
     best_t, best_acc = 0.5, -1.0
-    for t in candidates:
-        acc = sum((s >= t) == g for s, g in zip(scores, gold, strict=True)) / len(gold)
+    for t in [*sorted(set(scores)), 1.01]:
+        acc = accuracy([s >= t for s in scores])
         if acc > best_acc + 1e-12:
             best_t, best_acc = t, acc
     negatives = sorted(s for s, g in zip(scores, gold, strict=True) if not g)
     partial = negatives[int(0.5 * (len(negatives) - 1))] if negatives else best_t / 2
-    return {"support": round(best_t, 4), "partial": round(min(partial, best_t), 4)}, best_acc
+
+    def combined(veto: float, rescue: float) -> list[bool]:
+        return [(lex and con < veto) or (not lex and same >= rescue) for _, lex, _, same, con in rows]
+
+    grid = [NEVER] + [round(0.3 + 0.05 * i, 2) for i in range(14)]  # "never" first: it wins ties
+    veto, rescue, comb_acc = NEVER, NEVER, accuracy(combined(NEVER, NEVER))
+    for v in grid:
+        for r in grid:
+            acc = accuracy(combined(v, r))
+            if acc > comb_acc + 1e-12:
+                veto, rescue, comb_acc = v, r, acc
+    lex_pred = [r[1] for r in rows]
+    judged = {"combined": combined(veto, rescue), "model": [s >= best_t for s in scores]}
+    # the mode the verifier runs in by default: the more accurate on the slice, "combined" winning ties
+    mode = max(judged, key=lambda m: (accuracy(judged[m]), m == "combined"))
+    wins = sum(c != lx and c == g for c, lx, g in zip(judged[mode], lex_pred, gold, strict=True))
+    losses = sum(c != lx and lx == g for c, lx, g in zip(judged[mode], lex_pred, gold, strict=True))
+    beats = wins > losses and (wins - losses) / math.sqrt(wins + losses) >= 1.96
+    return {
+        "mode": mode,
+        "thresholds": {
+            "support": round(best_t, 4),
+            "partial": round(min(partial, best_t), 4),
+            "veto": veto,
+            "rescue": rescue,
+        },
+        "heldout": {
+            "pairs": len(rows),
+            "binary_accuracy": round(accuracy(judged[mode]), 4),  # as ``OfflineVerifier()`` judges
+            "model_accuracy": round(best_acc, 4),
+            "combined_accuracy": round(comb_acc, 4),
+            "lexical_accuracy": round(accuracy(lex_pred), 4),
+            "wins_over_lexical": wins,
+            "losses_to_lexical": losses,
+        },
+        "beats_lexical": beats,
+    }
+
+
+def recalibrate(model_dir: Path | str, *, train_pairs: Path | None = None, progress: Progress | None = None) -> dict:
+    """Choose a trained model's thresholds again on the held-out slice it was trained without; updates its manifest.
+
+    The slice is remade from the manifest's ``seed``, ``heldout_fraction`` and ``limit_pairs``, so it is the same one.
+    """
+    from ..verify.offline import MANIFEST
+
+    folder = Path(model_dir).expanduser()
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise InputError(
+            f"no trained verifier at {folder} (missing {MANIFEST}); train one with: kenning train verifier"
+        )
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    _, held = _split(
+        Path(train_pairs or manifest.get("train_data") or default_data_paths()[0]),
+        manifest.get("limit_pairs"),
+        manifest.get("heldout_fraction", 0.15),
+        manifest.get("seed", 0),
+    )
+    manifest |= calibrate(folder, held, progress or (lambda stage, done, total: None))
+    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+def _split(
+    train_pairs: Path, limit_pairs: int | None, fraction: float, seed: int
+) -> tuple[list[ClaimPair], list[ClaimPair]]:
+    if not train_pairs.is_file():
+        raise InputError(f"verifier training data not found: {train_pairs} (set KENNING_DATA or pass train_pairs)")
+    pairs = load_claim_pairs(train_pairs)
+    if limit_pairs is not None:
+        pairs = random.Random(seed).sample(pairs, min(limit_pairs, len(pairs)))
+    return split_by_doc(pairs, fraction, seed)
 
 
 def _score_pairs(verifier, pairs: Sequence[ClaimPair]):  # noqa: ANN001, ANN202

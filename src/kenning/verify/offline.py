@@ -1,9 +1,19 @@
-"""The offline verifier: kenning's own cross-encoder, trained by ``kenning train verifier``, judges each claim.
+"""The offline verifier: kenning's own trained cross-encoder, alone or correcting the lexical verifier.
 
-For each claim it ranks every sentence and two-sentence window of the sources by word overlap (the claim's cited
-sources first), has the model score the best few, and keeps the span most likely to SUPPORT the claim. The score
-is mapped to SUPPORT / PARTIAL / NOT_SUPPORTED with thresholds calibrated when the model was trained, and numbers,
-dates and names in the claim must also be in the evidence: "20%" against evidence saying "30%" is never SUPPORT.
+``kenning train verifier`` fine-tunes a MiniLM cross-encoder into a 3-way claim/evidence classifier, then judges
+held-out training claims two ways and records the better one as the model's ``mode``:
+
+- ``"combined"``: the lexical verdict, overruled only where the model is sure. A lexical SUPPORT is vetoed when the
+  model reads a candidate span as contradicting the claim (P(CONTRADICT) >= ``veto``); a claim the lexical verifier
+  missed is SUPPORTed when the model is sure of a span whose numbers, dates and names all match and that points the
+  same way (P(SUPPORT) >= ``rescue``). A threshold above 1 means "never".
+- ``"model"``: the model's best P(SUPPORT) over the candidate spans, against ``support`` and ``partial``.
+
+The engine's "offline" verifier uses this class only when the training measured it better than the lexical verifier
+(``beats_lexical`` in ``kenning_verifier.json``); so far, on SciFact, it has not (``bench/verifier.py``).
+
+In every mode the numbers, dates and names in a claim must be in the evidence: "20%" against evidence saying "30%"
+is never SUPPORT.
 
 >>> verifier = OfflineVerifier()                                       # doctest: +SKIP
 >>> verifier.verify([Claim("VACUUM FULL locks the table.", 0, 28, (1,))],
@@ -18,6 +28,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -26,12 +37,24 @@ from ..providers.embedders import offline_hub
 from ..types import Usage, Verdict, VerdictLabel
 from .checks import FactCheck, Span, check_facts, content_tokens, coverage, evidence_spans
 from .claims import Claim, Source
-from .lexical import LexicalVerifier
+from .lexical import LexicalVerifier, polarity_clash
 
-__all__ = ["OfflineVerifier", "LexicalVerifier", "default_verifier_dir", "MANIFEST", "select_candidates"]
+__all__ = [
+    "OfflineVerifier",
+    "LexicalVerifier",
+    "default_verifier_dir",
+    "MANIFEST",
+    "MODES",
+    "read_manifest",
+    "select_candidates",
+]
 
 MANIFEST = "kenning_verifier.json"
 TRAIN_COMMAND = "kenning train verifier"
+Mode = Literal["combined", "model"]
+MODES: tuple[str, ...] = ("combined", "model")
+# veto/rescue above 1: the model never overrules the lexical verdict (a manifest from before they were calibrated)
+DEFAULT_THRESHOLDS = {"support": 0.5, "partial": 0.3, "veto": 1.01, "rescue": 1.01}
 
 
 def default_verifier_dir(home: Path | None = None) -> Path:
@@ -42,6 +65,17 @@ def default_verifier_dir(home: Path | None = None) -> Path:
 
         home = default_home()
     return Path(home).expanduser() / "models" / "verifier"
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """A trained verifier's ``kenning_verifier.json``, or None when the folder holds no usable model."""
+    try:
+        if not (folder / "config.json").is_file():
+            return None
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def select_candidates(
@@ -68,13 +102,16 @@ class _Scored:
     support: float
     contradict: float
     facts: FactCheck
+    text: str
 
 
 class OfflineVerifier:
-    """A trained cross-encoder (``kenning train verifier``) plus number/date/name checks; costs no tokens.
+    """The lexical verifier corrected by a trained cross-encoder (``kenning train verifier``); costs no tokens.
 
+    ``mode``: ``"combined"`` (the lexical verdict, vetoed or rescued by the model) or ``"model"`` (the model alone);
+    by default the one that did better on held-out claims when the model was trained (``kenning_verifier.json``).
     ``candidates`` is how many spans per claim the model reads (most word overlap first); ``thresholds`` override
-    the calibrated ones from ``kenning_verifier.json`` (keys ``support``, ``partial``).
+    the calibrated ones from ``kenning_verifier.json`` (keys ``support``, ``partial``, ``veto``, ``rescue``).
     """
 
     name = "offline"
@@ -83,6 +120,7 @@ class OfflineVerifier:
         self,
         model_dir: Path | str | None = None,
         *,
+        mode: Mode | None = None,
         candidates: int = 6,
         batch_size: int = 32,
         thresholds: dict[str, float] | None = None,
@@ -100,13 +138,19 @@ class OfflineVerifier:
             raise ConfigError(f"{manifest} is unreadable ({exc}); retrain with: {TRAIN_COMMAND}") from exc
         if candidates < 1:
             raise ConfigError(f"candidates must be >= 1, got {candidates}")
+        mode = mode or self.manifest.get("mode", "combined")
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.path = folder
+        self.mode = mode
+        self.name = "offline" if mode == "combined" else "offline-model"
         self.candidates = candidates
         self.batch_size = batch_size
-        self.thresholds = {**self.manifest.get("thresholds", {"support": 0.5, "partial": 0.3}), **(thresholds or {})}
+        self.thresholds = {**DEFAULT_THRESHOLDS, **self.manifest.get("thresholds", {}), **(thresholds or {})}
         self.labels = list(self.manifest.get("labels", ["NOT_ENOUGH_INFO", "SUPPORT", "CONTRADICT"]))
         self.max_length = int(self.manifest.get("max_length", 256))
         self.usage = Usage()
+        self._lexical = LexicalVerifier()
         self._model = None
         self._lock = threading.Lock()
 
@@ -151,7 +195,7 @@ class OfflineVerifier:
             for i in idx:
                 facts = check_facts(claim.text, spans[i].text, context=sources[spans[i].source].text)
                 p = probs[row]
-                scored.append(_Scored(i, float(p[sup]), float(p[con]) if con >= 0 else 0.0, facts))
+                scored.append(_Scored(i, float(p[sup]), float(p[con]) if con >= 0 else 0.0, facts, spans[i].text))
                 row += 1
             out.append(scored)
         self._spans = spans
@@ -167,7 +211,51 @@ class OfflineVerifier:
             ]
         all_scored = self.score_claims(claims, sources)
         spans = self._spans
-        return [self._judge(c, scored, spans, sources) for c, scored in zip(claims, all_scored, strict=True)]
+        if self.mode == "model":
+            return [self._judge(c, scored, spans, sources) for c, scored in zip(claims, all_scored, strict=True)]
+        lexical = self._lexical.verify(claims, sources)
+        return [
+            self._combine(c, verdict, scored, spans, sources)
+            for c, verdict, scored in zip(claims, lexical, all_scored, strict=True)
+        ]
+
+    def _combine(
+        self, claim: Claim, lexical: Verdict, scored: list[_Scored], spans: Sequence[Span], sources: Sequence[Source]
+    ) -> Verdict:
+        """The lexical verdict, unless the model is sure it is wrong (thresholds ``veto`` and ``rescue``)."""
+        if not scored:
+            return lexical
+        veto, rescue = self.thresholds["veto"], self.thresholds["rescue"]
+        contra = max(scored, key=lambda s: s.contradict)
+        if lexical.label == "SUPPORT" and contra.contradict >= veto:
+            span = spans[contra.span]
+            why = (
+                f"{lexical.reasoning}, but the model reads [{span.source + 1}] as contradicting it "
+                f"(P={contra.contradict:.2f})"
+            )
+            return Verdict(
+                claim.text, "PARTIAL", span.text, sources[span.source].id, why, claim.start, claim.end, lexical.score
+            )
+        if lexical.label != "SUPPORT":
+            backed = [s for s in scored if s.facts.ok and polarity_clash(claim.text, s.text) is None]
+            best = max(backed, key=lambda s: s.support, default=None)
+            if best is not None and best.support >= rescue:
+                span = spans[best.span]
+                why = (
+                    f"the model finds it in [{span.source + 1}] (P={best.support:.2f}); {best.facts.describe()} "
+                    f"(by word overlap: {lexical.label})"
+                )
+                return Verdict(
+                    claim.text,
+                    "SUPPORT",
+                    span.text,
+                    sources[span.source].id,
+                    why,
+                    claim.start,
+                    claim.end,
+                    round(best.support, 4),
+                )
+        return lexical
 
     def _judge(self, claim: Claim, scored: list[_Scored], spans: Sequence[Span], sources: Sequence[Source]) -> Verdict:
         t_sup, t_part = self.thresholds["support"], self.thresholds["partial"]
