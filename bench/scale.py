@@ -13,7 +13,7 @@ memory numbers are those of a process that only opened and searched the collecti
 
 Queries are real SciFact claims, embedded by the real all-MiniLM-L6-v2 per query: the latency is ``Engine.search``
 end to end (query embedding, BM25, dense, RRF fusion, hydration of the hits from SQLite), k = 10, after warm-up.
-Dense search runs exact (``DenseConfig(ann="exact")``) and with HNSW (hnswlib, kenning's defaults: M=16, efC=200, ef=512); HNSW recall@10
+Dense search runs exact (``DenseConfig(ann="exact")``) and with HNSW (hnswlib with kenning's defaults: M=32, efC=200, ef=1024); HNSW recall@10
 is measured against exact on the same query vectors. ``auto`` (kenning's default) is exact below 50k chunks.
 
 Targets (at 100k): hybrid p50 ≤ 15 ms, p95 ≤ 40 ms; HNSW recall@10 ≥ 0.99 at every size.

@@ -26,7 +26,7 @@ _META = "dense.json"
 class DenseIndex:
     """Exact (and optionally HNSW) search over the rows of one snapshot."""
 
-    def __init__(self, vectors: np.ndarray, hnsw=None, ef_search: int = 512) -> None:  # noqa: ANN001
+    def __init__(self, vectors: np.ndarray, hnsw=None, ef_search: int = 1024) -> None:  # noqa: ANN001
         self.vectors = vectors
         self._hnsw = hnsw
         self._ef = ef_search
