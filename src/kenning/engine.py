@@ -190,7 +190,10 @@ class Engine:
             if manifest is None:
                 if kind == "trained":
                     return OfflineVerifier(folder), notes  # raises ConfigError: how to train it
-                notes.append("no trained verifier yet, so the lexical one judged; run: kenning train verifier")
+                notes.append(
+                    "claims checked by the lexical verifier; kenning train verifier makes a model, used once it "
+                    "measures better than lexical on held-out claims"
+                )
             elif kind == "trained" or manifest.get("beats_lexical"):
                 if "offline" not in self._verifiers:
                     self._verifiers["offline"] = OfflineVerifier(folder)
