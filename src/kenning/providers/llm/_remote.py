@@ -14,15 +14,16 @@ import random
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
 from ...errors import ConfigError, ProviderError
 from ...types import Usage
 from .base import Message
+from .pricing import PriceTable
 
-__all__ = ["HTTPTransport", "RejectedRequest", "SSEEvent", "iter_sse", "estimate_usage", "snippet"]
+__all__ = ["HTTPTransport", "RemoteLLM", "RejectedRequest", "SSEEvent", "iter_sse", "estimate_usage", "snippet"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 MAX_BACKOFF = 30.0
@@ -319,3 +320,56 @@ def estimate_usage(messages: Sequence[Message], text: str) -> Usage:
     tok = get_tokenizer("cl100k_base")
     prompt = sum(tok.count(m.content) + 4 for m in messages) + 3
     return Usage(prompt_tokens=prompt, completion_tokens=tok.count(text), calls=1)
+
+
+class RemoteLLM:
+    """What the HTTP chat clients share: their name, one transport with its retry policy, prices, and closing.
+
+    Subclasses set ``provider`` (the ``PROVIDER`` of ``PROVIDER:MODEL``) and build their own auth headers.
+    """
+
+    provider = ""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        api_key_env: str,
+        key_set: bool,
+        timeout: float,
+        max_retries: int,
+        retry_backoff: float,
+        prices: Mapping[str, tuple[float, float]] | None,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self.model = model
+        self.name = f"{self.provider}:{model}"
+        self.base_url = base_url
+        self._http = HTTPTransport(
+            provider=self.name,
+            model=model,
+            base_url=base_url,
+            headers=headers,
+            key_env=api_key_env,
+            key_set=key_set,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            transport=transport,
+        )
+        self._prices = PriceTable(prices)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

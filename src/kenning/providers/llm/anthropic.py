@@ -18,9 +18,8 @@ import httpx
 
 from ...errors import ConfigError, ProviderError
 from ...types import Usage
-from ._remote import HTTPTransport, RejectedRequest, SSEEvent, snippet
+from ._remote import RejectedRequest, RemoteLLM, SSEEvent, snippet
 from .base import Completion, Message
-from .pricing import PriceTable
 
 __all__ = ["AnthropicLLM", "ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION"]
 
@@ -30,7 +29,7 @@ _PATH = "/v1/messages"
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
-class AnthropicLLM:
+class AnthropicLLM(RemoteLLM):
     """A Claude model behind the Messages API.
 
     >>> llm = AnthropicLLM("claude-3-5-haiku-latest")                     # doctest: +SKIP
@@ -40,6 +39,8 @@ class AnthropicLLM:
     ``base_url`` is the API root without ``/v1``. ``retry_backoff`` is the first wait between retries in seconds
     (doubling each time); 529 "overloaded" is retried like 429 and 5xx.
     """
+
+    provider = "anthropic"
 
     def __init__(
         self,
@@ -62,36 +63,19 @@ class AnthropicLLM:
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if key:
             headers["x-api-key"] = key
-        self.model = model
-        self.name = f"anthropic:{model}"
-        self.base_url = base_url
-        self._http = HTTPTransport(
-            provider=self.name,
-            model=model,
+        super().__init__(
+            model,
             base_url=base_url,
             headers=headers,
-            key_env=api_key_env,
+            api_key_env=api_key_env,
             key_set=bool(key),
             timeout=timeout,
             max_retries=max_retries,
             retry_backoff=retry_backoff,
+            prices=prices,
             transport=transport,
         )
-        self._prices = PriceTable(prices)
         self._prefill = True  # set False once the model refuses a prefilled assistant turn
-
-    def __repr__(self) -> str:
-        return f"AnthropicLLM({self.model!r}, base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def __enter__(self) -> AnthropicLLM:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the LLM protocol -------------------------------------------------------------------------------------------
 

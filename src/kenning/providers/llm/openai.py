@@ -16,9 +16,8 @@ import httpx
 
 from ...errors import ConfigError, ProviderError
 from ...types import Usage
-from ._remote import HTTPTransport, RejectedRequest, SSEEvent, estimate_usage, snippet
+from ._remote import RejectedRequest, RemoteLLM, SSEEvent, estimate_usage, snippet
 from .base import Completion, Message
-from .pricing import PriceTable
 
 __all__ = ["OpenAICompatibleLLM", "OPENAI_BASE_URL"]
 
@@ -26,7 +25,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
 
 
-class OpenAICompatibleLLM:
+class OpenAICompatibleLLM(RemoteLLM):
     """A chat model behind ``POST {base_url}/chat/completions``.
 
     >>> llm = OpenAICompatibleLLM("gpt-4o-mini")                                      # doctest: +SKIP
@@ -38,6 +37,8 @@ class OpenAICompatibleLLM:
     seconds (doubling each time). ``prices`` ({model: (USD per 1M prompt, per 1M completion)}) extends
     :data:`~kenning.providers.llm.pricing.DEFAULT_PRICES`.
     """
+
+    provider = "openai"
 
     def __init__(
         self,
@@ -55,39 +56,22 @@ class OpenAICompatibleLLM:
         if not model:
             raise ConfigError("llm.model: an OpenAI-compatible provider needs a model name, got ''")
         key = api_key if api_key is not None else os.environ.get(api_key_env, "")
-        self.model = model
-        self.name = f"openai:{model}"
-        self.base_url = base_url.rstrip("/")
-        self._http = HTTPTransport(
-            provider=self.name,
-            model=model,
-            base_url=self.base_url,
+        super().__init__(
+            model,
+            base_url=base_url.rstrip("/"),
             headers={"authorization": f"Bearer {key}"} if key else {},
-            key_env=api_key_env,
+            api_key_env=api_key_env,
             key_set=bool(key),
             timeout=timeout,
             max_retries=max_retries,
             retry_backoff=retry_backoff,
+            prices=prices,
             transport=transport,
         )
-        self._prices = PriceTable(prices)
         # Learned from a server's 400 answers, then kept: which length field it takes, whether it takes these.
         self._length_field = "max_tokens"
         self._send_temperature = True
         self._send_stream_options = True
-
-    def __repr__(self) -> str:
-        return f"OpenAICompatibleLLM({self.model!r}, base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def __enter__(self) -> OpenAICompatibleLLM:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the LLM protocol -------------------------------------------------------------------------------------------
 
