@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kenning.types import Hit
+from kenning.types import Document, Hit, Skipped
 
 
 def make_hit(rank: int, text: str, title: str = "T", *, kind: str = "markdown") -> Hit:
@@ -42,3 +42,23 @@ def span_eval_data(root: Path, docs: dict[str, str], questions: list[tuple[str, 
         lines.append(json.dumps({"id": qid, "question": question, "gold_spans": [span]}))
     (root / "eval.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return span_eval_set(corpus, root / "eval.jsonl")
+
+
+def load(paths: list[Path | str], **settings: object) -> tuple[list[Document], list[Skipped]]:
+    """discover + parse, the way the indexer uses them: a parse failure becomes a Skipped."""
+    from kenning.config import IngestConfig
+    from kenning.errors import InputError
+    from kenning.ingest import discover, parse
+
+    config = IngestConfig(**settings)
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    for item in discover(paths, config):
+        if isinstance(item, Skipped):
+            skipped.append(item)
+            continue
+        try:
+            docs.append(parse(item, config))
+        except InputError as exc:
+            skipped.append(Skipped(item.source, str(exc)))
+    return docs, skipped

@@ -15,29 +15,15 @@ from pathlib import Path
 import pytest
 
 from kenning.config import IngestConfig
-from kenning.errors import InputError, MissingExtraError
+from kenning.errors import MissingExtraError
 from kenning.ingest import SourceFile, discover, parse
 from kenning.types import Document, Skipped
+
+from .factories import load
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPORA = SHARED / "corpora"
 SCIFACT = SHARED / "beir" / "scifact"
-
-
-def load(paths: list[Path | str], **settings: object) -> tuple[list[Document], list[Skipped]]:
-    """discover + parse, the way the indexer uses them: a parse failure becomes a Skipped."""
-    config = IngestConfig(**settings)
-    docs: list[Document] = []
-    skipped: list[Skipped] = []
-    for item in discover(paths, config):
-        if isinstance(item, Skipped):
-            skipped.append(item)
-            continue
-        try:
-            docs.append(parse(item, config))
-        except InputError as exc:
-            skipped.append(Skipped(item.source, str(exc)))
-    return docs, skipped
 
 
 def one(path: Path, **settings: object) -> Document:

@@ -18,7 +18,9 @@ import pytest
 from kenning.config import IngestConfig
 from kenning.errors import InputError
 from kenning.ingest import SourceFile, discover, parse
-from kenning.types import Document, Skipped
+from kenning.types import Skipped
+
+from .factories import load
 
 GOOD = {
     "good.md": "# Good markdown\n\nIndexed despite the mess around it.\n",
@@ -28,21 +30,6 @@ GOOD = {
     "sub/also-good.md": "# Also good\n",
 }
 MB = 1 << 20
-
-
-def load(paths: list[Path | str], **settings: object) -> tuple[list[Document], list[Skipped]]:
-    config = IngestConfig(**settings)
-    docs: list[Document] = []
-    skipped: list[Skipped] = []
-    for item in discover(paths, config):
-        if isinstance(item, Skipped):
-            skipped.append(item)
-            continue
-        try:
-            docs.append(parse(item, config))
-        except InputError as exc:
-            skipped.append(Skipped(item.source, str(exc)))
-    return docs, skipped
 
 
 def write(path: Path, content: str | bytes) -> Path:
