@@ -44,3 +44,30 @@ def json_object(line: str, where: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
     return record
+
+
+def add_judgment(
+    qrels: dict[str, dict[str, int]],
+    first_line: dict[tuple[str, str], int],
+    qid: str,
+    doc: str,
+    grade_text: str,
+    *,
+    where: tuple[Path, int],
+    field: str,
+) -> None:
+    """Record one qrels line: the grade must be an integer, and a document judged twice for a query must get the same
+    grade both times (errors name ``file:line`` and, for a clash, the line of the first judgment)."""
+    path, number = where
+    try:
+        grade = int(grade_text)
+    except ValueError:
+        raise InputError(f"{path}:{number}: {field} must be an integer, got {grade_text!r}") from None
+    judged = qrels.setdefault(qid, {})
+    if doc in judged and judged[doc] != grade:
+        raise InputError(
+            f"{path}:{number}: query {qid} judges document {doc} again with {field} {grade}, "
+            f"but line {first_line[qid, doc]} gave {judged[doc]}"
+        )
+    first_line.setdefault((qid, doc), number)
+    judged[doc] = grade

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ._lines import iter_lines, json_object
+from ._lines import add_judgment, iter_lines, json_object
 
 __all__ = ["BeirDataset", "load_beir"]
 
@@ -105,7 +105,7 @@ def _read_queries(path: Path) -> dict[str, str]:
 def _read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
     """``qid -> {doc_id: grade}``; a repeated pair with the same grade is ignored, a conflicting one is an error."""
     qrels: dict[str, dict[str, int]] = {}
-    where: dict[tuple[str, str], int] = {}
+    first_line: dict[tuple[str, str], int] = {}
     for number, line in iter_lines(path, what="qrels file"):
         if not line.strip():
             continue
@@ -120,18 +120,7 @@ def _read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
         qid, doc, grade_text = (f.strip() for f in fields)
         if not qid or not doc:
             raise InputError(f"{path}:{number}: empty query-id or corpus-id: {line[:80]!r}")
-        try:
-            grade = int(grade_text)
-        except ValueError:
-            raise InputError(f"{path}:{number}: score must be an integer, got {grade_text!r}") from None
-        judged = qrels.setdefault(qid, {})
-        if doc in judged and judged[doc] != grade:
-            raise InputError(
-                f"{path}:{number}: query {qid} judges document {doc} again with score {grade}, "
-                f"but line {where[qid, doc]} gave {judged[doc]}"
-            )
-        judged[doc] = grade
-        where.setdefault((qid, doc), number)
+        add_judgment(qrels, first_line, qid, doc, grade_text, where=(path, number), field="score")
     if not qrels:
         raise InputError(f"{path} has no judgments")
     return qrels

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
-from ._lines import iter_lines
+from ._lines import add_judgment, iter_lines
 from .metrics import trec_ranking
 
 __all__ = ["write_trec_run", "read_trec_run", "read_trec_qrels"]
@@ -127,16 +127,5 @@ def read_trec_qrels(path: str | Path) -> dict[str, dict[str, int]]:
                 f"{path}:{number}: expected 4 fields (qid iteration doc_id relevance), got {len(fields)}: {line[:80]!r}"
             )
         qid, _, doc, grade_text = fields
-        try:
-            grade = int(grade_text)
-        except ValueError:
-            raise InputError(f"{path}:{number}: relevance must be an integer, got {grade_text!r}") from None
-        judged = qrels.setdefault(qid, {})
-        if doc in judged and judged[doc] != grade:
-            raise InputError(
-                f"{path}:{number}: query {qid} judges document {doc} again with relevance {grade}, "
-                f"but line {seen[qid, doc]} gave {judged[doc]}"
-            )
-        seen.setdefault((qid, doc), number)
-        judged[doc] = grade
+        add_judgment(qrels, seen, qid, doc, grade_text, where=(path, number), field="relevance")
     return qrels
