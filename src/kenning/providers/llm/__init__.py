@@ -1,7 +1,7 @@
 """Language models behind one small Protocol (:class:`LLM`), a plain registry and lazy imports.
 
 Providers: ``openai`` (any OpenAI-compatible server), ``anthropic`` (Messages API), ``local`` (a model file on the
-CPU; ``smollm2`` is packaged), and ``none`` (no model: extractive answers). ``--llm PROVIDER:MODEL`` specs parse into
+CPU; the Qwen2.5 1.5B and 0.5B and SmolLM2 GGUFs are packaged), and ``none`` (no model: extractive answers). ``--llm PROVIDER:MODEL`` specs parse into
 :class:`~kenning.config.LLMConfig` fields:
 
 >>> parse_llm_spec("openai:gpt-4o-mini")
@@ -9,7 +9,7 @@ CPU; ``smollm2`` is packaged), and ``none`` (no model: extractive answers). ``--
 >>> parse_llm_spec("ollama:llama3.2:3b")
 {'provider': 'openai', 'model': 'llama3.2:3b', 'base_url': 'http://localhost:11434/v1'}
 >>> parse_llm_spec("local")
-{'provider': 'local', 'model': 'smollm2'}
+{'provider': 'local', 'model': 'qwen2.5-1.5b'}
 >>> get_llm(LLMConfig()) is None
 True
 """
@@ -24,6 +24,7 @@ from typing import Any
 from ...config import LLMConfig
 from ...errors import ConfigError
 from .base import LLM, Completion, Message, Role, complete_json, extract_json
+from .packaged import DEFAULT_LOCAL_MODEL
 from .pricing import DEFAULT_PRICES, PRICES_AS_OF, PriceTable, cost
 
 __all__ = [
@@ -86,7 +87,7 @@ def _anthropic(config: LLMConfig) -> LLM:
 def _local(config: LLMConfig) -> LLM:
     from .local import LocalLLM
 
-    return LocalLLM(config.model or "smollm2")
+    return LocalLLM(config.model or DEFAULT_LOCAL_MODEL)
 
 
 _REGISTRY: dict[str, Callable[[LLMConfig], LLM]] = {"openai": _openai, "anthropic": _anthropic, "local": _local}
@@ -125,7 +126,7 @@ def get_llm(config: LLMConfig) -> LLM | None:
 def parse_llm_spec(spec: str) -> dict[str, Any]:
     """``PROVIDER:MODEL`` (as given to ``--llm``) → the :class:`LLMConfig` fields it sets.
 
-    Accepts ``none``, ``local`` (= ``local:smollm2``), ``local:PATH``, ``openai:MODEL``, ``anthropic:MODEL``, and the
+    Accepts ``none``, ``local`` (= ``local:qwen2.5-1.5b``), ``local:PATH``, ``openai:MODEL``, ``anthropic:MODEL``, and the
     shorthands ``ollama:``, ``vllm:``, ``lmstudio:``, ``llamacpp:`` for OpenAI-compatible servers on their default
     local ports. A bare ``gpt-…``/``o3…``/``claude-…`` name or ``.gguf`` path picks its provider. Merge the result into
     the config: ``KenningConfig.load(home, llm=parse_llm_spec(spec))``.
@@ -137,7 +138,7 @@ def parse_llm_spec(spec: str) -> dict[str, Any]:
         if provider_l in ("none", ""):
             return {"provider": "none", "model": ""}
         if provider_l == "local":
-            return {"provider": "local", "model": "smollm2"}
+            return {"provider": "local", "model": DEFAULT_LOCAL_MODEL}
         if provider_l.startswith("claude"):
             return {"provider": "anthropic", "model": spec}
         if provider_l.startswith(("gpt-", "o1", "o3", "o4", "chatgpt")):
@@ -159,7 +160,7 @@ def parse_llm_spec(spec: str) -> dict[str, Any]:
         known = ", ".join([*registered_llms(), *_ALIASES])
         raise ConfigError(f"--llm: unknown provider {provider!r} in {spec!r}; use one of {known}")
     if provider_l == "local":
-        return {"provider": "local", "model": model or "smollm2"}
+        return {"provider": "local", "model": model or DEFAULT_LOCAL_MODEL}
     if not model:
         raise ConfigError(f"--llm: {provider}: needs a model name, e.g. {provider}:{_EXAMPLE[provider_l]}")
     return {"provider": provider_l, "model": model}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,9 @@ class TransformersRunner:
 
     # -- calls ------------------------------------------------------------------------------------------------------
 
-    def complete(self, messages: list[dict[str, str]], max_tokens: int, temperature: float, json: bool) -> LocalOutput:
+    def complete(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, json: bool | Mapping[str, Any]
+    ) -> LocalOutput:
         prefill = "{" if json else ""  # no grammar here: starting the object is the best nudge a small model gets
         ids, max_new = self._encode(self.prompt(messages, prefill), max_tokens)
         n_prompt = int(ids["input_ids"].shape[1])

@@ -80,7 +80,12 @@ class AnthropicLLM(RemoteLLM):
     # -- the LLM protocol -------------------------------------------------------------------------------------------
 
     def complete(
-        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0, json: bool = False
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json: bool | Mapping[str, Any] = False,
     ) -> Completion:
         prefill = "{" if json and self._prefill and (not messages or messages[-1].role != "assistant") else ""
         body = self._body(messages, max_tokens, temperature, prefill=prefill)

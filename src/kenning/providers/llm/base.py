@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -53,7 +53,9 @@ class Completion:
 class LLM(Protocol):
     """A chat model.
 
-    ``complete`` returns the whole reply (``json=True`` asks the provider for JSON output where it supports it).
+    ``complete`` returns the whole reply. ``json=True`` asks the provider for JSON output where it supports it; a JSON
+    Schema (a mapping) instead of True constrains the output to that schema where the provider can (llama.cpp's
+    grammar), and means plain JSON output elsewhere.
     ``stream`` yields text pieces as they arrive and, last, the full :class:`Completion` with its usage.
     Failures raise :class:`~kenning.errors.ProviderError` with a message that says what to do.
     """
@@ -61,7 +63,12 @@ class LLM(Protocol):
     name: str
 
     def complete(
-        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0, json: bool = False
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json: bool | Mapping[str, Any] = False,
     ) -> Completion: ...
 
     def stream(
@@ -110,7 +117,7 @@ def complete_json(
     usage = Usage()
     problem = ""
     for _attempt in range(retries + 1):
-        reply = llm.complete(convo, max_tokens=max_tokens, temperature=0.0, json=True)
+        reply = llm.complete(convo, max_tokens=max_tokens, temperature=0.0, json=schema.model_json_schema())
         usage = usage + reply.usage
         try:
             return schema.model_validate(extract_json(reply.text)), usage

@@ -76,7 +76,12 @@ class OpenAICompatibleLLM(RemoteLLM):
     # -- the LLM protocol -------------------------------------------------------------------------------------------
 
     def complete(
-        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0, json: bool = False
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json: bool | Mapping[str, Any] = False,
     ) -> Completion:
         body = self._body(messages, max_tokens, temperature, json=json, stream=False)
         data = self._send(body, lambda b: self._http.post_json(_PATH, b))
@@ -100,7 +105,13 @@ class OpenAICompatibleLLM(RemoteLLM):
     # -- request ----------------------------------------------------------------------------------------------------
 
     def _body(
-        self, messages: Sequence[Message], max_tokens: int, temperature: float, *, json: bool, stream: bool
+        self,
+        messages: Sequence[Message],
+        max_tokens: int,
+        temperature: float,
+        *,
+        json: bool | Mapping[str, Any],
+        stream: bool,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
