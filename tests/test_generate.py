@@ -37,7 +37,8 @@ def test_pack_respects_the_budget_and_keeps_the_best() -> None:
 def test_prompt_numbers_sources_and_demands_citations() -> None:
     msgs = answer_messages("What is alpha?", [make_hit(1, "Alpha is a letter."), make_hit(2, "Beta follows alpha.")])
     assert msgs[0].role == "system" and "[1]" in msgs[0].content and NOT_IN_SOURCES_ANSWER in msgs[0].content
-    assert "[1] T › H1\nAlpha is a letter." in msgs[1].content and "[2] T › H2" in msgs[1].content
+    assert "[1] T › H1\n<document>\nAlpha is a letter.\n</document>" in msgs[1].content
+    assert "[2] T › H2\n<document>" in msgs[1].content and "untrusted" in msgs[0].content
     assert msgs[1].content.rstrip().endswith("Answer with citations:")
 
 
@@ -88,11 +89,11 @@ def test_extractive_answer_cites_the_sentences_it_uses(embedder) -> None:
         make_hit(3, "Plain VACUUM reclaims space for reuse within the same table and does not lock it exclusively."),
     ]
     packed = pack(hits)
-    text, cited = ExtractiveAnswerer(embedder).answer("What does VACUUM FULL do to the table?", packed)
+    result = ExtractiveAnswerer(embedder).answer("What does VACUUM FULL do to the table?", packed)
     number_of = {h.chunk_id: i for i, h in enumerate(packed, start=1)}
-    assert f"[{number_of['d1::0']}]" in text and number_of["d2::0"] not in cited
-    for claim in split_claims(text):  # every sentence is a verbatim source sentence with its citation
+    assert f"[{number_of['d1::0']}]" in result.text and number_of["d2::0"] not in result.cited
+    for claim in split_claims(result.text):  # a verbatim source sentence, after its subject when it needs one
         (n,) = claim.citations
-        assert claim.text.rstrip(".") in packed[n - 1].text
-    off_topic, none = ExtractiveAnswerer(embedder).answer("Who won the 1998 football world cup?", packed)
-    assert off_topic == NOT_IN_SOURCES_ANSWER and none == set()
+        assert claim.text.rstrip(".").split(": ", 1)[-1] in packed[n - 1].text
+    off_topic = ExtractiveAnswerer(embedder).answer("Who won the 1998 football world cup?", packed)
+    assert off_topic.text == NOT_IN_SOURCES_ANSWER and off_topic.cited == frozenset()

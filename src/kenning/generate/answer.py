@@ -6,14 +6,15 @@ which citation numbers it invented (dropped from the text), and what it cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..providers.llm.base import LLM
+from ..providers.llm.base import LLM, Completion
 from ..types import Hit, Usage
 from .citations import NOT_IN_SOURCES, resolve_citations
 from .extractive import ExtractiveAnswerer
 from .prompts import NOT_IN_SOURCES_ANSWER, answer_messages, retry_messages
+from .reading import Reading
 
 __all__ = ["Draft", "llm_draft", "llm_redraft", "extractive_draft"]
 
@@ -40,11 +41,32 @@ def _from_reply(text: str, packed: Sequence[Hit], mode: str, model: str, usage: 
     return Draft(cleaned, tuple(packed), frozenset(cited), invalid, mode, model, usage)
 
 
-def llm_draft(llm: LLM, question: str, packed: Sequence[Hit], *, max_tokens: int = 700) -> Draft:
-    """Ask the model to answer from the numbered sources only, citing them inline."""
+def llm_draft(
+    llm: LLM,
+    question: str,
+    packed: Sequence[Hit],
+    *,
+    max_tokens: int = 700,
+    on_token: Callable[[str], None] | None = None,
+) -> Draft:
+    """Ask the model to answer from the numbered sources only, citing them inline.
+
+    With ``on_token``, the reply is streamed and each piece handed to it as it arrives (to show on a terminal or
+    send as server-sent events); the draft is the same either way.
+    """
     if not packed:
         return Draft(NOT_IN_SOURCES_ANSWER, (), frozenset(), (), "llm", llm.name)
-    reply = llm.complete(answer_messages(question, packed), max_tokens=max_tokens)
+    messages = answer_messages(question, packed)
+    if on_token is None:
+        reply = llm.complete(messages, max_tokens=max_tokens)
+    else:
+        reply = None
+        for item in llm.stream(messages, max_tokens=max_tokens):
+            if isinstance(item, Completion):
+                reply = item
+            else:
+                on_token(item)
+        assert reply is not None, "an LLM stream ends with its Completion"
     return _from_reply(reply.text, packed, "llm", reply.model or llm.name, reply.usage)
 
 
@@ -59,9 +81,11 @@ def llm_redraft(
     )
 
 
-def extractive_draft(answerer: ExtractiveAnswerer, question: str, packed: Sequence[Hit]) -> Draft:
+def extractive_draft(
+    answerer: ExtractiveAnswerer, question: str, packed: Sequence[Hit], reading: Reading | None = None
+) -> Draft:
     """The best source sentences, each cited; no model call."""
     if not packed:
         return Draft(NOT_IN_SOURCES_ANSWER, (), frozenset(), (), "extractive", "extractive")
-    text, cited = answerer.answer(question, packed)
-    return Draft(text, tuple(packed), frozenset(cited), (), "extractive", "extractive")
+    result = answerer.answer(question, packed, reading)
+    return Draft(result.text, tuple(packed), result.cited, (), "extractive", "extractive")

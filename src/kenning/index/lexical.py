@@ -57,15 +57,32 @@ class LexicalIndex:
 
     # -- searching ----------------------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` ``(positions, scores)`` with score > 0, only among positions where ``mask`` is true."""
+    def tokens(self, text: str) -> list[str]:
+        """``text`` as this index sees it: lower-cased, stop words removed, stemmed."""
         import bm25s
 
+        return bm25s.tokenize(
+            [text], stopwords=self.config.stopwords, stemmer=self._stemmer, return_ids=False, show_progress=False
+        )[0]
+
+    def idf(self, query: str) -> dict[str, float]:
+        """Each query token's inverse document frequency over the chunks (BM25's, Lucene form); a token no chunk
+        has gets the highest possible value."""
+        n = max(self.n_rows, 1)
+        vocab = self._retriever.vocab_dict if self.n_rows else {}
+        indptr = self._retriever.scores["indptr"] if self.n_rows else None
+        out = {}
+        for token in self.tokens(query):
+            tid = vocab.get(token)
+            df = 0 if tid is None or indptr is None else int(indptr[tid + 1] - indptr[tid])
+            out[token] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` ``(positions, scores)`` with score > 0, only among positions where ``mask`` is true."""
         if not self.n_rows or k <= 0:
             return _empty()
-        tokens = bm25s.tokenize(
-            [query], stopwords=self.config.stopwords, stemmer=self._stemmer, return_ids=False, show_progress=False
-        )[0]
+        tokens = self.tokens(query)
         vocab = self._retriever.vocab_dict
         ids = [vocab[t] for t in tokens if t in vocab]
         if not ids:

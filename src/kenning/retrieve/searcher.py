@@ -111,6 +111,18 @@ class Searcher:
                 out.append(Ranking(pos[:k], scores[:k], {int(p): {mode: r} for r, p in enumerate(pos[:k].tolist(), 1)}))
         return out
 
+    def term_weights(self, query: str) -> dict[str, float]:
+        """The query's tokens as BM25 sees them, each with its IDF over this collection's chunks."""
+        snap = self.collection.snapshot()
+        if snap is None:
+            return {}
+        return snap.lexical.idf(query)
+
+    def tokens(self, text: str) -> list[str]:
+        """``text`` tokenized the way the lexical index tokenizes (stop words out, stemmed)."""
+        snap = self.collection.snapshot()
+        return snap.lexical.tokens(text) if snap is not None else []
+
     def _hits(self, snap: Snapshot | None, ranking: Ranking, mode: str) -> list[Hit]:
         if snap is None or not ranking.positions.size:
             return []
