@@ -41,7 +41,7 @@ def _number_of(answer, suffix: str) -> int:
 
 
 def test_extractive_answer_offline_cites_and_verifies(engine: Engine) -> None:
-    a = engine.ask("What does VACUUM FULL do?")
+    a = engine.ask("What does VACUUM FULL do?", mode="extractive")
     assert a.mode == "extractive" and a.answerable and a.usage.total_tokens == 0
     cited = [c for c in a.citations if c.cited]
     assert cited and any(c.source.endswith("vacuum.md") for c in cited)
@@ -154,7 +154,7 @@ def test_asking_needs_a_question_an_index_and_an_llm_for_the_agent(home: Path, t
     with pytest.raises(ConfigError, match="empty"):
         eng.ask("   ")
     with pytest.raises(ConfigError, match="needs a language model"):
-        eng.ask("What about llamas?", agent=True)
+        eng.ask("What about llamas?", agent=True, mode="extractive")
     with pytest.raises(ConfigError, match="policy"):
         eng.ask("What about llamas?", policy="ignore")
     eng.close()

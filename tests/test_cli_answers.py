@@ -24,7 +24,7 @@ def test_ask_prints_citations_and_verdicts_and_json(home: Path, small_corpus: Pa
     code, _, _ = _run("index", str(small_corpus), "--home", str(home), "--json")
     assert code == 0
 
-    code, out, _ = _run("ask", "What does VACUUM FULL rewrite?", "--home", str(home), "--json")
+    code, out, _ = _run("ask", "What does VACUUM FULL rewrite?", "--home", str(home), "--json", "--mode", "extractive")
     assert code == 0
     answer = json.loads(out)
     assert answer["mode"] == "extractive" and answer["answerable"]
@@ -35,7 +35,7 @@ def test_ask_prints_citations_and_verdicts_and_json(home: Path, small_corpus: Pa
     numbers = {c["number"] for c in answer["citations"]}
     assert all(int(n) in numbers for n in _markers(answer["text"]))  # every [n] in the text is a real source
 
-    code, out, _ = _run("ask", "What does VACUUM FULL rewrite?", "--home", str(home))
+    code, out, _ = _run("ask", "What does VACUUM FULL rewrite?", "--home", str(home), "--mode", "extractive")
     assert code == 0 and "vacuum.md" in out and "SUPPORT" in out
 
 

@@ -492,7 +492,7 @@ def test_get_llm_errors() -> None:
     [
         ("openai:gpt-4o-mini", {"provider": "openai", "model": "gpt-4o-mini"}),
         ("anthropic:claude-3-5-haiku-latest", {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}),
-        ("local", {"provider": "local", "model": "smollm2"}),
+        ("local", {"provider": "local", "model": "qwen2.5-1.5b"}),
         ("local:smollm2", {"provider": "local", "model": "smollm2"}),
         ("local:/models/qwen.gguf", {"provider": "local", "model": "/models/qwen.gguf"}),
         ("none", {"provider": "none", "model": ""}),

@@ -150,14 +150,31 @@ class LLMConfig(_Stage):
 class AnswerConfig(_Stage):
     """How questions are answered and checked."""
 
+    mode: Literal["auto", "generate", "extractive"] = Field(
+        "auto",
+        description="auto: the configured LLM, else the packaged local generator when kenning[local] is installed, "
+        "else extractive. generate: an LLM must answer (the local one when none is configured). extractive: cited "
+        "source sentences, no model.",
+    )
     k: int = Field(6, gt=0, le=100, description="Chunks given to the generator (after reranking).")
     rerank_depth: int = Field(30, gt=0, le=500, description="Candidates a reranker sees, when one is set.")
     context_tokens: int = Field(3000, gt=100, description="Token budget for the numbered sources in the prompt.")
+    local_context_tokens: int = Field(
+        320,
+        gt=40,
+        description="Token budget for the sources given to a local generator: the best sources are cut to their best "
+        "passages so that the prompt is read in seconds on a laptop CPU.",
+    )
+    abstain: bool = Field(True, description="Say 'not in the sources' when retrieval signals say they do not answer.")
+    abstain_threshold: float | None = Field(
+        None, ge=0, le=1, description="P(answerable) below which kenning abstains; default: the fitted one."
+    )
     verifier: Literal["auto", "llm", "offline", "trained", "lexical", "none"] = Field(
         "auto",
-        description="auto: the LLM fact-checker with a remote LLM, else offline. offline: the model `kenning train "
-        "verifier` made when its calibration showed it beats the lexical verifier on held-out claims, else lexical. "
-        "trained: that model whenever it exists. lexical: word overlap with number, name and polarity checks.",
+        description="auto: the LLM fact-checker with a remote LLM, else as measured best for the answer mode. "
+        "offline: the model `kenning train verifier` made when its calibration showed it beats the lexical verifier "
+        "on held-out claims, else lexical. trained: that model whenever it exists. lexical: word overlap with "
+        "number, name and polarity checks. llm: the answering model (remote or local) as a strict fact-checker.",
     )
     policy: Literal["annotate", "strip", "retry"] = Field(
         "annotate", description="What to do with unsupported claims: show them, remove them, or regenerate once."

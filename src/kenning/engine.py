@@ -16,9 +16,12 @@ from typing import Any
 
 from .config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .errors import CollectionNotFound, ConfigError, IndexError_, ProviderError
+from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
 from .generate.answer import Draft, extractive_draft, llm_draft, llm_redraft
 from .generate.extractive import ExtractiveAnswerer
 from .generate.packing import citations_for, pack
+from .generate.prompts import NOT_IN_SOURCES_ANSWER
+from .generate.reading import Reading, focus, read_sources
 from .index import Collection, index_paths, list_collections
 from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
@@ -53,6 +56,7 @@ class Engine:
         self._embedder = embedder
         self._collection: Collection | None = None
         self._llm: LLM | None | bool = False  # False: not built yet
+        self._local: LLM | None = None  # the packaged local generator, when answers use it
         self._verifiers: dict[str, Verifier] = {}
 
     # -- components ---------------------------------------------------------------------------------------------
@@ -158,67 +162,58 @@ class Engine:
 
     @property
     def llm(self) -> LLM | None:
-        """The configured language model (None: extractive answers)."""
+        """The configured language model (None: no model configured)."""
         if self._llm is False:
             from .providers.llm import get_llm
 
             self._llm = get_llm(self.config.llm)
         return self._llm  # type: ignore[return-value]
 
+    def answer_model(self, mode: str | None = None) -> LLM | None:
+        """The model that drafts answers in ``mode`` (auto / generate / extractive); None means extractive.
+
+        ``auto``: the configured LLM, else the packaged local generator when ``kenning[local]`` is installed.
+        """
+        mode = mode or self.config.answer.mode
+        if mode not in ("auto", "generate", "extractive"):
+            raise ConfigError(f"answer mode must be auto, generate or extractive; got {mode!r}")
+        if mode == "extractive":
+            return None
+        if self.llm is not None:
+            return self.llm
+        from .providers.llm.local import DEFAULT_LOCAL_MODEL, LocalLLM, local_generator_available
+
+        if local_generator_available():
+            if self._local is None:
+                self._local = LocalLLM(DEFAULT_LOCAL_MODEL)
+            return self._local
+        if mode == "generate":
+            raise ConfigError(
+                "--mode generate needs a language model: install the local one (pip install 'kenning[local]') "
+                "or set --llm PROVIDER:MODEL"
+            )
+        return None
+
     def verifier(self, kind: str | None = None, *, llm: LLM | None = None) -> tuple[Verifier, list[str]]:
-        """The verifier to use and notes for the user (e.g. that the trained one is missing)."""
-        kind = kind or self.config.answer.verifier
+        """The verifier to use and notes for the user (see :func:`kenning.verify.choose.choose_verifier`)."""
+        from .providers.llm.local import LocalLLM
+        from .verify.choose import choose_verifier
+
         llm = llm if llm is not None else self.llm
-        notes: list[str] = []
-        if kind == "auto":
-            kind = "llm" if llm is not None and self.config.llm.provider in ("openai", "anthropic") else "offline"
-        if kind == "llm":
-            if llm is None:
-                raise ConfigError(
-                    "verifier 'llm' needs a language model: set --llm PROVIDER:MODEL (or [llm] in kenning.toml)"
-                )
-            from .verify.llm_verifier import LLMVerifier
-
-            return LLMVerifier(llm), notes
-        if kind in ("offline", "trained"):
-            # "offline" uses the trained model only where its training measured it better than the lexical verifier
-            # on held-out claims; "trained" uses it whenever it exists (to compare, or after retraining elsewhere).
-            from .verify.offline import OfflineVerifier, default_verifier_dir, read_manifest
-
-            folder = default_verifier_dir(self.home)
-            manifest = read_manifest(folder)
-            if manifest is None:
-                if kind == "trained":
-                    return OfflineVerifier(folder), notes  # raises ConfigError: how to train it
-                notes.append(
-                    "claims checked by the lexical verifier; kenning train verifier makes a model, used once it "
-                    "measures better than lexical on held-out claims"
-                )
-            elif kind == "trained" or manifest.get("beats_lexical"):
-                if "offline" not in self._verifiers:
-                    self._verifiers["offline"] = OfflineVerifier(folder)
-                return self._verifiers["offline"], notes
-            else:
-                held = manifest.get("heldout", {})
-                notes.append(
-                    "the lexical verifier judged: the trained one did not measurably beat it on held-out claims "
-                    f"({held.get('binary_accuracy', '?')} vs {held.get('lexical_accuracy', '?')} accuracy on "
-                    f"{held.get('pairs', '?')} pairs); use --verifier trained to use it anyway"
-                )
-            kind = "lexical"
-        if kind == "lexical":
-            from .verify.offline import LexicalVerifier
-
-            if "lexical" not in self._verifiers:
-                self._verifiers["lexical"] = LexicalVerifier()
-            return self._verifiers["lexical"], notes
-        raise ConfigError(f"verifier must be one of auto, llm, offline, trained, lexical, none; got {kind!r}")
+        remote = llm is not None and not isinstance(llm, LocalLLM)
+        check, notes = choose_verifier(
+            kind or self.config.answer.verifier, llm=llm, remote=remote, home=self.home, cache=self._verifiers
+        )
+        if check is None:
+            raise ConfigError("verifier 'none' checks nothing; pass verify=False instead")
+        return check, notes
 
     def ask(
         self,
         question: str,
         *,
         llm: LLM | None | bool = True,
+        mode: str | None = None,
         agent: bool = False,
         verify: bool = True,
         verifier: str | None = None,
@@ -227,12 +222,16 @@ class Engine:
         filters: Filters | Sequence[str] | None = None,
         reranker: Reranker | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer ``question`` from the collection with numbered citations and a verdict per claim.
 
-        ``llm=True`` uses the configured model (none configured: an extractive answer); pass an :class:`LLM` to use
-        that one, or ``False`` to force an extractive answer. ``agent=True`` lets the model search and fetch on its
-        own within ``answer.agent_steps`` steps.
+        ``mode`` (default ``answer.mode``): ``auto`` drafts with the configured LLM, else the packaged local
+        generator when installed, else extractively; ``generate`` requires a model; ``extractive`` uses none.
+        ``llm`` overrides the model (an :class:`LLM`, or ``False`` for extractive). When retrieval signals say the
+        sources do not answer, or the draft ends with nothing supported, the answer is "not in the sources"
+        (``answerable=False``), with the closest sources and no claims. ``on_token`` receives the generator's text
+        as it streams. ``agent=True`` lets the model search and fetch on its own within ``answer.agent_steps``.
         """
         t0 = time.perf_counter()
         if not question or not question.strip():
@@ -246,28 +245,46 @@ class Engine:
             raise IndexError_(
                 f"collection {col.name!r} is empty; index documents first: kenning index PATH --collection {col.name}"
             )
-        model = self.llm if llm is True else (llm or None)
+        model = self.answer_model(mode) if llm is True else (llm or None)
         notes: list[str] = []
-        check: Verifier | None = None
-        if verify and (verifier or cfg.verifier) != "none":
-            check, more = self.verifier(verifier, llm=model)
-            notes += more
+        kind = verifier or cfg.verifier
         if agent:
+            check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
             return self._ask_agent(question, model, check, notes, filters, on_step, t0)
         hits = self.search(question, k=k or cfg.k, filters=filters, reranker=reranker, rerank_depth=cfg.rerank_depth)
         packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
-        draft = self._draft(question, packed, model, notes)
-        verdicts, usage = self._check(check, draft)
+        reading = read_sources(self.embedder, question, packed)
+        signals = Signals(reading.best_similarity, self._coverage(question, hits))
+        abstention = self._abstention()
+        confidence = abstention.probability(signals)
+        if cfg.abstain and packed and confidence < abstention.threshold:
+            why = (
+                f"retrieval says the sources do not answer this (P(answerable) {confidence:.2f} < "
+                f"{abstention.threshold:.2f}: best sentence similarity {signals.similarity:.2f}, question words "
+                f"covered {signals.coverage:.0%})"
+            )
+            return self._abstained(question, packed, notes, why, model, confidence, t0)
+        draft = self._draft(question, packed, reading, model, notes, on_token)
+        check: Verifier | None = None
+        if verify and kind != "none":
+            # a model that failed to draft (the answer fell back to extractive) is not asked to fact-check either
+            checker_llm = model if draft.mode == "llm" or kind == "llm" else None
+            check, more = self.verifier(kind, llm=checker_llm)
+            notes += more
+        verdicts, usage = self._check(check, draft, question)
         if policy == "retry" and model is not None and draft.mode == "llm":
             failing = [v.claim for v in verdicts if v.label != "SUPPORT"]
             if failing:
                 try:
                     draft = llm_redraft(model, question, draft, failing, max_tokens=self.config.llm.max_tokens)
-                    verdicts, more_usage = self._check(check, draft)
+                    verdicts, more_usage = self._check(check, draft, question)
                     usage = usage + more_usage
                     notes.append(f"regenerated once because {len(failing)} claim(s) were not supported")
                 except ProviderError as exc:
                     notes.append(f"the retry failed ({exc}); kept the first answer")
+        why = after_draft(not draft.answerable, verdicts) if cfg.abstain and check is not None else None
+        if why is not None:
+            return self._abstained(question, draft.packed, notes, why, model, confidence, t0, draft.usage + usage)
         text = draft.text
         if policy == "strip" and any(v.label == "NOT_SUPPORTED" for v in verdicts):
             text, verdicts = _strip(draft.text, verdicts)
@@ -285,22 +302,77 @@ class Engine:
             seconds=time.perf_counter() - t0,
             verifier=check.name if check else "",
             notes=tuple(notes),
+            confidence=round(confidence, 4),
         )
 
-    def _draft(self, question: str, packed: list[Hit], model: LLM | None, notes: list[str]) -> Draft:
+    def _coverage(self, question: str, hits: Sequence[Hit]) -> float:
+        searcher = Searcher(self.collection(), None, self.config.retrieval)
+        return term_coverage(searcher.term_weights(question), hits, searcher.tokens)
+
+    def _abstention(self) -> AbstentionModel:
+        threshold = self.config.answer.abstain_threshold
+        if threshold is None:
+            return DEFAULT_ABSTENTION
+        return dataclasses.replace(DEFAULT_ABSTENTION, threshold=threshold)
+
+    @staticmethod
+    def _abstained(
+        question: str,
+        packed: Sequence[Hit],
+        notes: list[str],
+        why: str,
+        model: LLM | None,
+        confidence: float,
+        t0: float,
+        usage: Usage | None = None,
+    ) -> Answer:
+        """ "Not in the sources": the closest sources shown (none marked cited), no claims."""
+        return Answer(
+            question=question,
+            text=NOT_IN_SOURCES_ANSWER,
+            citations=citations_for(sorted(packed, key=lambda h: h.rank), set()),
+            verdicts=(),
+            mode="llm" if model is not None else "extractive",
+            model=model.name if model is not None else "extractive",
+            answerable=False,
+            usage=usage or Usage(),
+            seconds=time.perf_counter() - t0,
+            notes=(*notes, f"abstained: {why}"),
+            confidence=round(confidence, 4),
+        )
+
+    def _draft(
+        self,
+        question: str,
+        packed: list[Hit],
+        reading: Reading,
+        model: LLM | None,
+        notes: list[str],
+        on_token: Callable[[str], None] | None,
+    ) -> Draft:
         if model is not None:
+            from .providers.llm.local import LocalLLM
+
+            given = packed
+            if isinstance(model, LocalLLM):
+                given = focus(
+                    packed,
+                    reading,
+                    budget_tokens=self.config.answer.local_context_tokens,
+                    tokenizer=self.config.chunking.tokenizer,
+                )
             try:
-                return llm_draft(model, question, packed, max_tokens=self.config.llm.max_tokens)
+                return llm_draft(model, question, given, max_tokens=self.config.llm.max_tokens, on_token=on_token)
             except ProviderError as exc:
                 notes.append(f"the language model failed ({exc}); answered extractively instead")
         answerer = ExtractiveAnswerer(self.embedder, max_sentences=self.config.answer.extractive_sentences)
-        return extractive_draft(answerer, question, packed)
+        return extractive_draft(answerer, question, packed, reading)
 
     @staticmethod
-    def _check(check: Verifier | None, draft: Draft) -> tuple[list[Verdict], Usage]:
+    def _check(check: Verifier | None, draft: Draft, question: str) -> tuple[list[Verdict], Usage]:
         if check is None or not draft.answerable:
             return [], Usage()
-        verdicts = verify_text(check, draft.text, draft.packed)
+        verdicts = verify_text(check, draft.text, draft.packed, question=question)
         return verdicts, check.usage
 
     def _ask_agent(

@@ -175,6 +175,27 @@ class Spinner:
             self._status.stop()
 
 
+class Streaming(Spinner):
+    """A spinner on stderr until the first generated token, then the tokens themselves as they arrive (dimmed: the
+    checked answer follows on stdout)."""
+
+    def __init__(self, console: Console, label: str, *, enabled: bool = True) -> None:
+        super().__init__(console, label, enabled=enabled)
+        self._console = console
+        self._streamed = False
+
+    def token(self, piece: str) -> None:
+        if self._status and not self._streamed:
+            self._status.stop()
+        self._streamed = True
+        self._console.print(piece, end="", style="dim", markup=False, highlight=False, soft_wrap=True)
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self._streamed:
+            self._console.print()
+
+
 def answer(console: Console, a: Answer) -> None:
     """The answer with each claim coloured by its verdict, then sources, verdicts and cost."""
     body = Text(a.text)
@@ -183,6 +204,16 @@ def answer(console: Console, a: Answer) -> None:
             body.stylize(_VERDICT_STYLE[v.label], v.start, v.end)
     how = a.mode if a.model in ("", a.mode) else f"{a.mode} · {a.model}"
     console.print(Panel(body, title=escape(a.question), title_align="left", subtitle=escape(how)))
+    if not a.answerable and a.citations:
+        table = Table(title="closest sources (none answers the question)", title_justify="left", show_header=False)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for c in sorted(a.citations, key=lambda c: c.rank)[:3]:
+            path = " › ".join(dict.fromkeys(p for p in (c.title, *c.heading_path) if p))
+            table.add_row(
+                f"{c.rank}.", f"{escape(_short_source(c.source))}\n[cyan]{escape(path)}[/] [dim]{c.chunk_id}[/]"
+            )
+        console.print(table)
     cited = [c for c in a.citations if c.cited]
     if cited:
         table = Table(title="sources", title_justify="left", show_header=False, box=None)
@@ -211,8 +242,10 @@ def answer(console: Console, a: Answer) -> None:
     for note in a.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     cost = f", ${a.usage.cost_usd:.4f}" if a.usage.cost_usd else ""
+    sure = f"; P(answerable) {a.confidence:.2f}" if a.confidence is not None else ""
     console.print(
-        f"[dim]{a.usage.prompt_tokens} prompt + {a.usage.completion_tokens} completion tokens{cost}; {a.seconds:.1f} s[/]"
+        f"[dim]{a.usage.prompt_tokens} prompt + {a.usage.completion_tokens} completion tokens{cost}; "
+        f"{a.seconds:.1f} s{sure}[/]"
     )
 
 

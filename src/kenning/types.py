@@ -183,7 +183,11 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A grounded answer: its text with ``[n]`` citations, the sources behind them and a verdict per claim."""
+    """A grounded answer: its text with ``[n]`` citations, the sources behind them and a verdict per claim.
+
+    ``answerable`` is False when kenning abstained: the text then says the sources do not contain the answer, the
+    citations are the closest sources (none marked ``cited``) and there are no verdicts.
+    """
 
     question: str
     text: str
@@ -198,6 +202,7 @@ class Answer:
     verifier: str = ""
     notes: tuple[str, ...] = ()
     trace: tuple[dict[str, Any], ...] = field(default=(), hash=False, compare=False)
+    confidence: float | None = None  # P(the sources answer the question), from retrieval signals (generate/abstain)
 
     @property
     def supported(self) -> bool:

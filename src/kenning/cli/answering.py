@@ -31,6 +31,12 @@ def ask(
     collection: CollectionOpt = "default",
     llm: LlmOpt = None,
     llm_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible or Anthropic server URL.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (the configured LLM, else the packaged local generator, else extractive), generate, extractive."
+        ),
+    ] = None,
     agent: Annotated[bool, typer.Option("--agent", help="Let the model search and fetch on its own.")] = False,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check every claim against its sources.")] = True,
     verifier: Annotated[str | None, typer.Option(help="auto, llm, offline, trained or lexical.")] = None,
@@ -47,9 +53,11 @@ def ask(
     h, cfg = home_and_config(home, llm, llm_base_url)
     engine = Engine(h, collection=collection, config=cfg)
     on_step = None if as_json else (lambda step: render.agent_step(err, step))
-    with render.Spinner(err, "thinking", enabled=not as_json and not agent):
+    with render.Streaming(err, "thinking", enabled=not as_json and not agent) as stream:
         answer = engine.ask(
             question,
+            mode=mode,
+            on_token=stream.token if not as_json else None,
             agent=agent,
             verify=verify,
             verifier=verifier,

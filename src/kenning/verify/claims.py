@@ -18,9 +18,36 @@ from dataclasses import dataclass
 from ..chunking.split import sentence_ends
 from ..generate.citations import CITATION, NOT_IN_SOURCES, cited_numbers
 
-__all__ = ["Claim", "Source", "split_claims", "claims_or_whole"]
+__all__ = ["Claim", "Source", "split_claims", "claims_or_whole", "strip_attribution"]
 
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_SOURCE_WORD = r"(?:the\s+)?(?:(?:first|second|third|fourth|fifth|sixth|provided|given|above|cited)\s+)?(?:sources?|documents?|passages?|context)(?:\s*\(?\d+\)?)?"
+# "According to the sources, X." / "X, as stated in the first source." / "The sources state that X.": the claim is X
+_ATTRIBUTION = (
+    re.compile(rf"^\s*(?:according to|as per|based on)\s+{_SOURCE_WORD}\s*,?\s*", re.I),
+    re.compile(rf"^\s*{_SOURCE_WORD}\s+(?:states?|says?|mentions?|indicates?|notes?|explains?)\s+(?:that\s+)?", re.I),
+    re.compile(
+        rf",?\s*(?:as\s+)?(?:stated|mentioned|described|noted|shown|explained|given)\s+(?:in|by)\s+{_SOURCE_WORD}\s*(?=[.!]?$)",
+        re.I,
+    ),
+)
+
+
+def strip_attribution(text: str) -> str:
+    """The claim without phrases that only say where it came from.
+
+    >>> strip_attribution("The default is 100 connections, as stated in the first source.")
+    'The default is 100 connections.'
+    >>> strip_attribution("According to the sources, VACUUM FULL locks the table.")
+    'VACUUM FULL locks the table.'
+    """
+    out = text
+    for pattern in _ATTRIBUTION:
+        out = pattern.sub("", out)
+    out = out.strip()
+    if not re.search(r"[A-Za-z0-9]", out):
+        return text
+    return out[0].upper() + out[1:] if out[0].islower() and out is not text else out
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +92,7 @@ def split_claims(answer: str) -> list[Claim]:
         raw = answer[s:e]
         cites = tuple(n for m in CITATION.finditer(raw) for n in cited_numbers(m.group(1)))
         text = CITATION.sub("", raw)
-        text = _LIST_MARK.sub("", text).strip()
+        text = strip_attribution(_LIST_MARK.sub("", text).strip())
         if not re.search(r"[A-Za-z0-9]", text):
             pending = cites or pending  # a lone "[2]" after a sentence
             if pending and claims:

@@ -72,7 +72,7 @@ class LexicalVerifier:
         self.partial = partial
         self.usage = Usage()
 
-    def verify(self, claims: Sequence[Claim], sources: Sequence[Source]) -> list[Verdict]:
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> list[Verdict]:
         spans = evidence_spans(sources)
         span_tokens = [content_tokens(s.text) for s in spans]
         verdicts = []

@@ -201,7 +201,7 @@ class OfflineVerifier:
         self._spans = spans
         return out
 
-    def verify(self, claims: Sequence[Claim], sources: Sequence[Source]) -> list[Verdict]:
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> list[Verdict]:
         if not claims:
             return []
         if not sources:

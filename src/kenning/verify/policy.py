@@ -15,9 +15,11 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from ..generate.sentences import subject_at
 from ..types import Hit, Verdict
 from .base import Verifier
 from .claims import Source, claims_or_whole
+from .relevance import answers_question, require_citation
 
 __all__ = ["Policy", "POLICIES", "verify_text", "strip_unsupported", "sources_from_hits"]
 
@@ -30,12 +32,23 @@ def sources_from_hits(hits: Sequence[Hit]) -> list[Source]:
     return [Source(h.chunk_id, h.text) for h in hits]
 
 
-def verify_text(verifier: Verifier, text: str, hits: Sequence[Hit]) -> list[Verdict]:
-    """Split ``text`` into claims and judge each against the numbered sources."""
+def verify_text(verifier: Verifier, text: str, hits: Sequence[Hit], *, question: str = "") -> list[Verdict]:
+    """Split ``text`` into claims and judge each against the numbered sources *as an answer to* ``question``.
+
+    Whatever the verifier, a SUPPORT stands only for a claim that cites a source and is about the question
+    (:mod:`.relevance`).
+    """
     claims = claims_or_whole(text)
     if not claims:
         return []
-    return verifier.verify(claims, sources_from_hits(hits))
+    verdicts = verifier.verify(claims, sources_from_hits(hits), question=question)
+    by_id = {h.chunk_id: h for h in hits}
+    out = []
+    for claim, verdict in zip(claims, verdicts, strict=True):
+        hit = by_id.get(verdict.source_id)
+        subject = subject_at(hit, verdict.evidence) if hit is not None else ""
+        out.append(answers_question(question, require_citation(claim, verdict), subject=subject))
+    return out
 
 
 def strip_unsupported(text: str, verdicts: Sequence[Verdict]) -> str:
