@@ -112,3 +112,54 @@ def test_eval_qa_scores_retrieval_and_answers_apart(home: Path, small_corpus: Pa
     assert sum(answers["failure_modes"].values()) == 2
     assert answers["failure_modes"]["retrieval_miss"] == 0
     assert (out_dir / "results.json").is_file() and (out_dir / "report.html").is_file()
+
+
+def test_eval_qa_modes_side_by_side_with_abstention_and_gold_citations(
+    home: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    code, _, _ = _run("index", str(small_corpus), "--home", str(home), "--json")
+    assert code == 0
+    code, out, _ = _run("search", "VACUUM FULL", "--home", str(home), "--json", "-k", "1")
+    vacuum = json.loads(out)["hits"][0]["doc_id"]
+    qa = [
+        {
+            "id": "q1",
+            "question": "What does VACUUM FULL rewrite?",
+            "answer": "the entire table",
+            "gold_doc_ids": [vacuum],
+        },
+        {"id": "q2", "question": "Which rice does a risotto need?", "answer": "arborio rice"},
+        {"id": "u1", "question": "Who won the 2031 world chess championship?", "answerable": False},
+    ]
+    qa_file = tmp_path / "qa.jsonl"
+    qa_file.write_text("".join(json.dumps(x) + "\n" for x in qa), encoding="utf-8")
+
+    out_dir = tmp_path / "qa-eval"
+    args = ("eval", "qa", str(qa_file), "--home", str(home), "--modes", "extractive", "--verifier", "lexical")
+    code, out, _ = _run(*args, "--json", "--out", str(out_dir))
+    assert code == 0
+    result = json.loads(out)
+    assert result["answer_modes"] == ["extractive"] and list(result["answers_by_mode"]) == ["extractive"]
+    answers = result["answers_by_mode"]["extractive"]
+    assert result["answers"] == answers  # the first mode stays under "answers" for existing readers
+    assert answers["models"] == {"extractive": 3}
+    m = answers["metrics"]
+    assert m["abstention_rate"]["n"] == 3 and round(m["answered_rate"]["mean"] + m["abstention_rate"]["mean"], 9) == 1
+    assert m["abstained_on_unanswerable"]["n"] == 1 and m["answered_on_answerable"]["n"] == 2
+    assert m["f1_all"]["n"] == 2 and m["f1_all"]["mean"] <= m["f1_answered"]["mean"]
+    q1 = next(a for a in answers["per_answer"] if a["id"] == "q1")
+    assert not q1["abstained"] and q1["cites_gold"] is True  # the VACUUM answer cites vacuum.md
+    assert m["citations_include_gold"]["n"] == 1 and m["citations_include_gold"]["mean"] == 1.0
+    assert "answers_by_mode" in json.loads((out_dir / "results.json").read_text())
+
+    code, out, _ = _run(*args)
+    assert code == 0 and "extractive" in out and "abstention_rate" in out and "citations_include_gold" in out
+
+
+def test_eval_qa_names_an_unknown_mode(tmp_path: Path, home: Path) -> None:
+    qa_file = tmp_path / "qa.jsonl"
+    qa_file.write_text('{"id": "q1", "question": "anything?"}\n', encoding="utf-8")
+    proc = _shell("eval", "qa", str(qa_file), "--home", str(home), "--modes", "extractive,genrate")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    message = " ".join(proc.stderr.split())  # rich wraps long lines
+    assert "'genrate'" in message and "auto, generate, extractive" in message

@@ -1,5 +1,5 @@
 """Answer quality, measured apart from retrieval: faithfulness, answer relevance, context precision and recall,
-reference-based correctness, and a failure mode for every answer.
+reference-based correctness, abstention, gold among the citations, and a failure mode for every answer.
 
 For each question of a QA set, :func:`evaluate_answers` asks the engine (LLM or extractive, with the verifier on)
 and scores the answer:
@@ -12,7 +12,16 @@ and scores the answer:
   ones holding the gold (ragas' definition when gold is known); **context recall**: the share of gold chunks given.
   Both need gold (``gold_spans`` / ``gold_chunk_ids`` / ``gold_doc_ids``), resolved to this collection's chunks.
 - **correctness**, when a reference answer exists: yes / no / maybe accuracy when the reference is one of those
-  words (PubMedQA), else token F1 and, for short references (≤ 8 words), exact match, SQuAD-normalised.
+  words (PubMedQA), else token F1 and, for short references (≤ 8 words), exact match, SQuAD-normalised. An
+  abstention ("not in the sources") scores 0. The summary reports each twice: ``<metric>_answered`` over the
+  answers kenning gave, ``<metric>_all`` over every question with a reference (abstentions count as wrong).
+- **abstention**: ``abstained`` when kenning declined (``Answer.answerable`` is False); the summary's
+  ``abstention_rate`` and ``answered_rate`` are over all questions. When the set marks some questions
+  ``answerable: false``, ``abstained_on_unanswerable`` and ``answered_on_answerable`` say whether kenning declined
+  the right ones.
+- **citations include the gold**: ``cites_gold``, whether a cited source (not one merely given) is a chunk of a
+  gold document; the summary's ``citations_include_gold`` is over the answered questions that have gold. It is
+  looser than ``gold_cited``, which needs the cited chunk itself to hold the gold.
 - **failure mode**: ``retrieval_miss`` (no gold chunk among those given), ``chunk_split`` (the gold spans several
   chunks and only some were given, and the answer failed), ``generator_ignored_context`` (the gold was given but
   the answer did not use it: unsupported claims, no citation of a gold chunk, "not in the sources", or a wrong
@@ -24,18 +33,28 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from ..types import Answer
-from .qa import QASet
+from .qa import QAItem, QASet
 from .qa_eval import gold_qrels
 from .stats import bootstrap_ci
 
-__all__ = ["AnswerScore", "evaluate_answers", "FAILURE_MODES", "token_f1", "exact_match", "ynm_label"]
+__all__ = [
+    "AnswerScore",
+    "evaluate_answers",
+    "score_answer",
+    "summarise",
+    "gold_documents",
+    "FAILURE_MODES",
+    "token_f1",
+    "exact_match",
+    "ynm_label",
+]
 
 FAILURE_MODES = ("retrieval_miss", "chunk_split", "generator_ignored_context", "ok", "no_gold")
 _YNM = re.compile(r"\b(yes|no|maybe)\b", re.I)
@@ -57,6 +76,11 @@ class AnswerScore:
     correctness: dict[str, float]
     failure_mode: str
     seconds: float
+    abstained: bool = False
+    cites_gold: bool | None = None
+    item_answerable: bool = True  # what the QA set says: False when the documents do not answer the question
+    mode: str = ""
+    model: str = ""
 
 
 def _normalise(text: str) -> list[str]:
@@ -109,13 +133,43 @@ def _average_precision(relevant_by_rank: list[bool]) -> float | None:
     return total / hits if hits else 0.0
 
 
+def _doc_of(chunk_id: str) -> str:
+    """The document a chunk id names (chunk ids are ``doc_id::index``)."""
+    return chunk_id.rsplit("::", 1)[0]
+
+
+def gold_documents(item: QAItem, gold: Collection[str] = ()) -> frozenset[str]:
+    """The documents holding ``item``'s gold: its ``gold_doc_ids``, the documents of its gold chunk ids and spans,
+    and those of ``gold`` (its gold resolved to a collection's chunks, which is how spans named by source count).
+
+    >>> gold_documents(QAItem(id="1", question="q?", gold_chunk_ids=("ab::3",)), {"cd::0": 1}) == {"ab", "cd"}
+    True
+    """
+    docs = set(item.gold_doc_ids) | {span.doc_id for span in item.gold_spans if span.doc_id}
+    docs.update(_doc_of(c) for c in (*item.gold_chunk_ids, *gold))
+    return frozenset(docs)
+
+
 def score_answer(
-    item_id: str, answer: Answer, gold: dict[str, int] | None, reference: str | None, relevance: float
+    item_id: str,
+    answer: Answer,
+    gold: dict[str, int] | None,
+    reference: str | None,
+    relevance: float,
+    *,
+    gold_docs: Collection[str] | None = None,
+    item_answerable: bool = True,
 ) -> AnswerScore:
+    """Score one answer. ``gold`` holds the gold chunks in this collection; ``gold_docs`` the gold documents (default:
+    those of ``gold``); ``item_answerable`` is what the QA set says about the question."""
     weights = [_WEIGHT[v.label] for v in answer.verdicts]
     faithfulness = float(np.mean(weights)) if weights else None
     given = sorted(answer.citations, key=lambda c: c.rank or c.number)
     correctness = _correctness(answer.text, reference)
+    if not answer.answerable:  # "not in the sources" is no answer to a question that has one
+        correctness = {name: 0.0 for name in correctness}
+    docs = set(gold_docs) if gold_docs is not None else {_doc_of(c) for c in gold or ()}
+    cites_gold = any(c.cited and _doc_of(c.chunk_id) in docs for c in answer.citations) if docs else None
     wrong = any(v < 0.5 for k, v in correctness.items() if k in ("ynm_accuracy", "exact_match")) or (
         "exact_match" not in correctness and correctness.get("f1", 1.0) < 0.2
     )
@@ -152,6 +206,11 @@ def score_answer(
         correctness=correctness,
         failure_mode=mode,
         seconds=answer.seconds,
+        abstained=not answer.answerable,
+        cites_gold=cites_gold,
+        item_answerable=item_answerable,
+        mode=answer.mode,
+        model=answer.model,
     )
 
 
@@ -171,24 +230,50 @@ def evaluate_answers(
         answer = ask(item.question)
         vecs = engine.embedder.embed([item.question, answer.text])
         relevance = float(vecs[0] @ vecs[1]) if answer.answerable else 0.0
-        scores.append(score_answer(item.id, answer, qrels.get(item.id) or None, item.answer, relevance))
+        gold = qrels.get(item.id) or None
+        scores.append(
+            score_answer(
+                item.id,
+                answer,
+                gold,
+                item.answer,
+                relevance,
+                gold_docs=gold_documents(item, gold or ()),
+                item_answerable=item.answerable,
+            )
+        )
         if progress:
             progress("answering", i, len(qa))
     return summarise(scores, seed=seed)
 
 
 def summarise(scores: Sequence[AnswerScore], *, seed: int = 0) -> dict[str, Any]:
-    """Means (with 95 % bootstrap intervals) over the answers that have each metric, and failure-mode counts."""
+    """Means (with 95 % bootstrap intervals) over the answers that have each metric, and failure-mode counts.
+
+    Correctness appears as ``<metric>_answered`` (over the answers given) and ``<metric>_all`` (over every question
+    with a reference, abstentions scoring 0); ``citations_include_gold`` is over the answered questions with gold;
+    ``abstained_on_unanswerable`` / ``answered_on_answerable`` appear when the set marks a question unanswerable.
+    """
     metrics: dict[str, dict[str, float]] = {}
     columns: dict[str, dict[str, float]] = {}
+    flagged = any(not s.item_answerable for s in scores)
     for s in scores:
-        values = {
+        values: dict[str, float | bool | None] = {
             "faithfulness": s.faithfulness,
             "answer_relevance": s.answer_relevance,
             "context_precision": s.context_precision,
             "context_recall": s.context_recall,
-            **s.correctness,
+            "abstention_rate": s.abstained,
+            "answered_rate": not s.abstained,
+            "citations_include_gold": None if s.abstained else s.cites_gold,
+            **{f"{name}_all": value for name, value in s.correctness.items()},
         }
+        if not s.abstained:
+            values.update({f"{name}_answered": value for name, value in s.correctness.items()})
+        if flagged and s.item_answerable:
+            values["answered_on_answerable"] = not s.abstained
+        elif flagged:
+            values["abstained_on_unanswerable"] = s.abstained
         for name, value in values.items():
             if value is not None:
                 columns.setdefault(name, {})[s.id] = float(value)
@@ -199,6 +284,8 @@ def summarise(scores: Sequence[AnswerScore], *, seed: int = 0) -> dict[str, Any]
     return {
         "answers": len(scores),
         "answered": sum(s.answerable for s in scores),
+        "abstained": sum(s.abstained for s in scores),
+        "models": dict(Counter(s.model for s in scores)),
         "metrics": metrics,
         "failure_modes": {m: modes.get(m, 0) for m in FAILURE_MODES},
         "per_answer": [asdict(s) for s in scores],

@@ -7,7 +7,8 @@ One JSON object per line::
      "gold_spans": [{"doc_id": "3f2a…", "start": 120, "end": 260}],
      "contexts": ["VACUUM FULL rewrites …"], "metadata": {"method": "cloze"}}
 
-Only ``id`` and ``question`` are required. ``answer`` is the reference answer; ``gold_spans`` are character offsets
+Only ``id`` and ``question`` are required. ``answerable`` (default ``true``, written only when ``false``) says whether
+the documents answer the question at all: a set may hold questions kenning should decline to answer. ``answer`` is the reference answer; ``gold_spans`` are character offsets
 into a document's text, naming the document by ``doc_id`` (kenning's content hash, the same in every collection
 built from the same files) or by ``source`` (the path it was indexed from, e.g. ``/data/corpus.jsonl#42``), so the
 gold stays valid when the collection is re-chunked; ``gold_chunk_ids`` only hold for one chunking. ``contexts`` are
@@ -40,7 +41,17 @@ from ._lines import iter_lines, json_object
 __all__ = ["GoldSpan", "QAItem", "QASet", "RAGAS_COLUMNS"]
 
 RAGAS_COLUMNS = ("question", "contexts", "answer", "ground_truth")
-_FIELDS = ("id", "question", "answer", "gold_chunk_ids", "gold_doc_ids", "gold_spans", "contexts", "metadata")
+_FIELDS = (
+    "id",
+    "question",
+    "answer",
+    "answerable",
+    "gold_chunk_ids",
+    "gold_doc_ids",
+    "gold_spans",
+    "contexts",
+    "metadata",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +90,18 @@ class GoldSpan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QAItem:
-    """One eval question with whatever ground truth it has.
+    """One eval question with whatever ground truth it has; ``answerable=False`` marks one the documents do not answer.
 
     >>> QAItem(id="1", question="q?", gold_doc_ids=("d1",)).gold_doc_ids
     ('d1',)
+    >>> QAItem(id="2", question="Who won in 2031?", answerable=False).to_dict()
+    {'id': '2', 'question': 'Who won in 2031?', 'answerable': False}
     """
 
     id: str
     question: str
     answer: str | None = None
+    answerable: bool = True
     gold_chunk_ids: tuple[str, ...] = ()
     gold_doc_ids: tuple[str, ...] = ()
     gold_spans: tuple[GoldSpan, ...] = ()
@@ -99,6 +113,8 @@ class QAItem:
         out: dict[str, Any] = {"id": self.id, "question": self.question}
         if self.answer is not None:
             out["answer"] = self.answer
+        if not self.answerable:
+            out["answerable"] = False
         if self.gold_chunk_ids:
             out["gold_chunk_ids"] = list(self.gold_chunk_ids)
         if self.gold_doc_ids:
@@ -133,6 +149,9 @@ class QAItem:
         answer = record.get("answer")
         if answer is not None and not isinstance(answer, str):
             raise InputError(f'{where}: field "answer" must be a string or null, got {type(answer).__name__}')
+        answerable = record.get("answerable", True)
+        if not isinstance(answerable, bool):
+            raise InputError(f'{where}: field "answerable" must be true or false, got {answerable!r}')
         metadata = record.get("metadata", {})
         if not isinstance(metadata, dict):
             raise InputError(f'{where}: field "metadata" must be an object, got {type(metadata).__name__}')
@@ -140,6 +159,7 @@ class QAItem:
             id=qid,
             question=question,
             answer=answer,
+            answerable=answerable,
             gold_chunk_ids=_strings(record, "gold_chunk_ids", where),
             gold_doc_ids=_strings(record, "gold_doc_ids", where),
             gold_spans=_spans(record.get("gold_spans", []), where),
