@@ -254,7 +254,7 @@ class Engine:
         hits = self.search(question, k=k or cfg.k, filters=filters, reranker=reranker, rerank_depth=cfg.rerank_depth)
         packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
         reading = read_sources(self.embedder, question, packed)
-        signals = Signals(reading.best_similarity, self._coverage(question, hits))
+        signals = self._signals(question, hits, reading)
         abstention = self._abstention()
         confidence = abstention.probability(signals)
         if cfg.abstain and packed and confidence < abstention.threshold:
@@ -305,9 +305,16 @@ class Engine:
             confidence=round(confidence, 4),
         )
 
-    def _coverage(self, question: str, hits: Sequence[Hit]) -> float:
+    def answerability(self, question: str, hits: Sequence[Hit]) -> tuple[Signals, float]:
+        """The retrieval signals ``ask`` decides abstention on for these hits, and P(answerable) from them."""
+        packed = pack(hits, budget_tokens=self.config.answer.context_tokens, tokenizer=self.config.chunking.tokenizer)
+        signals = self._signals(question, hits, read_sources(self.embedder, question, packed))
+        return signals, self._abstention().probability(signals)
+
+    def _signals(self, question: str, hits: Sequence[Hit], reading: Reading) -> Signals:
         searcher = Searcher(self.collection(), None, self.config.retrieval)
-        return term_coverage(searcher.term_weights(question), hits, searcher.tokens)
+        coverage = term_coverage(searcher.term_weights(question), hits, searcher.tokens)
+        return Signals(reading.best_similarity, coverage)
 
     def _abstention(self) -> AbstentionModel:
         threshold = self.config.answer.abstain_threshold

@@ -70,7 +70,9 @@ class Sentence:
 
 
 _CODE = re.compile(r"[/\\=;{}<>$`|]|^\s*(?:sudo|tar|cp|rm|cd|ls|mkdir|psql|SELECT|INSERT|UPDATE|CREATE)\b")
-_SECTION_NUMBER = re.compile(r"^(?:(?:chapter|part|appendix|section)\s+)?[0-9IVXLA-H]+(?:\.[0-9]+)*\.?\s+", re.I)
+_SECTION_NUMBER = re.compile(
+    r"^(?:(?i:chapter|part|appendix|section)\s+)?(?:\d+(?:\.\d+)*\.?|[IVXL]+\.|[A-H](?:\.\d+)*\.)\s+"
+)
 
 
 def _is_term(line: str) -> bool:
@@ -85,8 +87,11 @@ def _is_term(line: str) -> bool:
 
 
 def clean_subject(title: str) -> str:
-    """A heading or term without its section number: ``26.2. File System Level Backup`` → ``File System Level
-    Backup``."""
+    """A heading or term without its section number.
+
+    >>> clean_subject("26.2. File System Level Backup"), clean_subject("F.3. amcheck"), clean_subject("File Layout")
+    ('File System Level Backup', 'amcheck', 'File Layout')
+    """
     return _SECTION_NUMBER.sub("", title.strip().lstrip("#").strip()).strip()
 
 
