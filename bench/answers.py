@@ -1,51 +1,52 @@
-"""Grounded answers, measured: citation accuracy on the Python FAQ and PubMedQA, yes/no/maybe accuracy with an LLM,
-and `kenning ask` latency on the PostgreSQL manual.
+"""Answers, measured: the local generator against extractive answers on the Python FAQ and PubMedQA, and `kenning
+ask` on the PostgreSQL manual (time to first token, whole answer, the issue's three regression questions).
 
-- Python FAQ (`../shared/data/qa/python-faq`, 178 pairs): each FAQ answer is indexed as one document with its
-  question heading removed; every question is asked in offline extractive mode; the score is the share of answers
-  whose citations include the gold answer's document.
-- PubMedQA (`../shared/data/qa/pubmedqa`, 1,000 expert items): each item's abstract contexts are one document; the
-  500 test questions are asked extractively; same citation score. With an LLM (`--llm local:smollm2` by default,
-  the only model that runs offline here), the model answers yes / no / maybe from the retrieved sources on a sample.
-- Latency: a cold `kenning ask` process on the PostgreSQL manual (model loads included), then warm answers through
-  the Python API.
+- Python FAQ (`../shared/data/qa/python-faq`, 178 pairs): each FAQ answer is one document with its question heading
+  removed; the reference is the FAQ's answer text (token F1).
+- PubMedQA (`../shared/data/qa/pubmedqa`, 500 test items): each item's abstract contexts are one document; the
+  reference is the expert yes / no / maybe (accuracy; the majority class is 55 %).
+- Both sets are asked with `Engine.ask(mode=…)` and scored by `kenning.evaluate.generation.evaluate_answers` (the
+  code behind `kenning eval qa --modes`): correctness over answered questions and over all (an abstention scores
+  0), citations that include the gold document, faithfulness (share of claims SUPPORTed), abstention rate.
+  Extractive answers are scored on every question; the generator on a seeded sample (`--sample`, 2 cores).
+- PostgreSQL: a cold `kenning ask` process, then a warm process: time to first token and whole answer for six
+  questions, and the three regression questions (answered right or abstained, never wrong with SUPPORT).
 
-Run: python bench/answers.py [--quick] [--llm local:smollm2] [--llm-sample 60]
+Run: python bench/answers.py [--quick] [--sample 60] [--modes extractive,generate]
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
+import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _common import (
-    BENCH,
-    Target,
-    arg_parser,
-    console,
-    latency_stats,
-    print_table,
-    print_targets,
-    write_result,
-)
+from _common import BENCH, Target, arg_parser, console, latency_stats, print_table, print_targets, write_result
 
 from kenning import Engine
-from kenning.config import KenningConfig
+from kenning.evaluate.generation import evaluate_answers
+from kenning.evaluate.qa import QAItem, QASet
 
 SHARED = BENCH.parents[1] / "shared" / "data"
 FAQ = SHARED / "qa" / "python-faq" / "python311_faq_qa.jsonl"
 PUBMED = SHARED / "qa" / "pubmedqa"
 POSTGRES = SHARED / "corpora" / "postgresql-15.20-doc-html.tar.gz"
 QUESTION = "When should I use VACUUM FULL instead of plain VACUUM?"
+REGRESSION = (
+    "What is the default value of max_connections?",
+    "How can I make a backup of a running database without stopping it?",
+    "What is the capital of France?",
+)
 
 
-def _index_folder(home: Path, name: str, docs: dict[str, str]) -> Engine:
+def _index_folder(home: Path, name: str, docs: dict[str, str]) -> tuple[Engine, dict[str, str]]:
+    """The collection of ``docs`` (one file each) and a map file stem → kenning doc id."""
     folder = home / f"{name}-docs"
     if not folder.exists():
         folder.mkdir(parents=True)
@@ -54,111 +55,59 @@ def _index_folder(home: Path, name: str, docs: dict[str, str]) -> Engine:
     engine = Engine(home, collection=name)
     report = engine.index([folder])
     console.print(f"{name}: {report.total_documents} documents, {report.total_chunks} chunks ({report.seconds:.0f} s)")
-    return engine
+    stems = {
+        Path(src).stem: doc for doc, srcs in engine.collection().catalog.document_sources().items() for src in srcs
+    }
+    return engine, stems
 
 
-def _cites(answer, gold: str) -> bool:
-    return any(c.cited and Path(c.source).stem == gold for c in answer.citations)
+def _qa_set(rows: list[tuple[str, str, str]], stems: dict[str, str]) -> QASet:
+    return QASet(tuple(QAItem(id=i, question=q, answer=a, gold_doc_ids=(stems[i],)) for i, q, a in rows))
 
 
-def _retrieved(answer, gold: str) -> bool:
-    return any(Path(c.source).stem == gold for c in answer.citations)
+def _by_mode(engine: Engine, qa: QASet, modes: list[str], sample: int, name: str) -> dict[str, Any]:
+    out = {}
+    for mode in modes:
+        items = list(qa)
+        if mode != "extractive" and sample and sample < len(items):
+            items = random.Random(0).sample(items, sample)
+        t0 = time.perf_counter()
+        with console.status(f"{name}: {mode} answers to {len(items)} questions") as status:
+            summary = evaluate_answers(
+                engine,
+                QASet(tuple(items)),
+                ask=lambda q, m=mode: engine.ask(q, mode=m),
+                progress=lambda _s, d, t, m=mode: status.update(f"{name}: {m} {d}/{t}"),
+            )
+        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(items), 1)
+        summary.pop("per_answer", None)
+        out[mode] = summary
+    return out
 
 
-def faq(home: Path, quick: bool) -> dict:
+def faq(home: Path, modes: list[str], sample: int, quick: bool) -> dict[str, Any]:
     items = [json.loads(x) for x in FAQ.read_text(encoding="utf-8").splitlines() if x.strip()]
     # the indexed text is the answer only: the question heading is left out, or retrieval would be trivial
-    engine = _index_folder(home, "python-faq", {it["id"]: it["answer_rst"] for it in items})
-    if quick:
-        items = items[:30]
-    hits = retrieved = answered = 0
-    times = []
-    for it in items:
-        t0 = time.perf_counter()
-        a = engine.ask(it["question"], llm=False, verify=False)
-        times.append((time.perf_counter() - t0) * 1000)
-        hits += _cites(a, it["id"])
-        retrieved += _retrieved(a, it["id"])
-        answered += a.answerable
-    engine.close()
-    n = len(items)
-    return {
-        "questions": n,
-        "citations_include_gold": hits / n,
-        "gold_among_sources_given": retrieved / n,
-        "answered": answered / n,
-        "ms_per_answer": latency_stats(times),
-    }
-
-
-def _pubmed_items() -> tuple[dict, dict]:
-    data = json.loads((PUBMED / "ori_pqal.json").read_text(encoding="utf-8"))
-    truth = json.loads((PUBMED / "test_ground_truth.json").read_text(encoding="utf-8"))
-    return data, truth
-
-
-YNM = re.compile(r"\b(yes|no|maybe)\b", re.I)
-
-
-def pubmed(home: Path, quick: bool, llm_spec: str | None, llm_sample: int) -> dict:
-    data, truth = _pubmed_items()
-    engine = _index_folder(home, "pubmedqa", {pmid: "\n\n".join(item["CONTEXTS"]) for pmid, item in data.items()})
-    test = sorted(truth)
-    if quick:
-        test = test[:40]
-    hits = retrieved = 0
-    for pmid in test:
-        a = engine.ask(data[pmid]["QUESTION"], llm=False, verify=False)
-        hits += _cites(a, pmid)
-        retrieved += _retrieved(a, pmid)
-    out = {
-        "questions": len(test),
-        "citations_include_gold": hits / len(test),
-        "gold_among_sources_given": retrieved / len(test),
-    }
-    if llm_spec:
-        out["llm"] = _pubmed_llm(engine, data, truth, test[: llm_sample if not quick else 10], llm_spec)
+    engine, stems = _index_folder(home, "python-faq", {it["id"]: it["answer_rst"] for it in items})
+    rows = [(it["id"], it["question"], it["answer_rst"]) for it in items[: 20 if quick else None]]
+    out = _by_mode(engine, _qa_set(rows, stems), modes, sample, "python-faq")
     engine.close()
     return out
 
 
-def _pubmed_llm(engine: Engine, data: dict, truth: dict, sample: list[str], spec: str) -> dict:
-    from kenning.generate.packing import pack
-    from kenning.generate.prompts import format_sources
-    from kenning.providers.llm import get_llm, parse_llm_spec
-    from kenning.providers.llm.base import Message
-
-    cfg = KenningConfig().llm.model_copy(update=parse_llm_spec(spec))
-    llm = get_llm(cfg)
-    correct = parsed = 0
-    rows = []
-    t0 = time.perf_counter()
-    for pmid in sample:
-        q = data[pmid]["QUESTION"]
-        packed = pack(engine.search(q, k=3), budget_tokens=1200)
-        msgs = [
-            Message("system", "Answer the question from the sources with one word: yes, no or maybe."),
-            Message("user", f"Sources:\n\n{format_sources(packed)}\n\nQuestion: {q}\nAnswer (yes, no or maybe):"),
-        ]
-        reply = llm.complete(msgs, max_tokens=4)
-        m = YNM.search(reply.text)
-        guess = m.group(1).lower() if m else ""
-        parsed += bool(m)
-        correct += guess == truth[pmid]
-        rows.append({"pmid": pmid, "gold": truth[pmid], "answer": reply.text.strip()[:40]})
-    gold_counts = {k: sum(1 for p in sample if truth[p] == k) for k in ("yes", "no", "maybe")}
-    return {
-        "model": llm.name,
-        "sample": len(sample),
-        "accuracy": correct / len(sample),
-        "parsed_share": parsed / len(sample),
-        "majority_baseline": max(gold_counts.values()) / len(sample),
-        "seconds_per_item": (time.perf_counter() - t0) / len(sample),
-        "examples": rows[:10],
-    }
+def pubmed(home: Path, modes: list[str], sample: int, quick: bool) -> dict[str, Any]:
+    data = json.loads((PUBMED / "ori_pqal.json").read_text(encoding="utf-8"))
+    truth = json.loads((PUBMED / "test_ground_truth.json").read_text(encoding="utf-8"))
+    engine, stems = _index_folder(home, "pubmedqa", {p: "\n\n".join(it["CONTEXTS"]) for p, it in data.items()})
+    rows = [(p, data[p]["QUESTION"], truth[p]) for p in sorted(truth)[: 20 if quick else None]]
+    out = _by_mode(engine, _qa_set(rows, stems), modes, sample, "pubmedqa")
+    counts = {k: sum(1 for p in truth if truth[p] == k) for k in ("yes", "no", "maybe")}
+    out["majority_baseline"] = max(counts.values()) / len(truth)
+    engine.close()
+    return out
 
 
-def latency(home: Path, quick: bool) -> dict:
+def postgres(home: Path, quick: bool) -> dict[str, Any]:
     engine = Engine(home, collection="postgres")
     report = engine.index([POSTGRES])
     engine.close()
@@ -169,77 +118,134 @@ def latency(home: Path, quick: bool) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     cold = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     first = json.loads(proc.stdout)
     engine = Engine(home, collection="postgres")
-    engine.ask(QUESTION)  # load the models once, as a long-running process would have
+    t0 = time.perf_counter()
+    engine.ask("What is a tablespace?", mode="generate")  # a long-running process has loaded everything once
+    warmup = time.perf_counter() - t0
     questions = [
         QUESTION,
         "How do I create a B-tree index on two columns?",
         "What does the autovacuum daemon do?",
         "How can I see the execution plan of a query?",
-        "What is a tablespace?",
         "How do I grant SELECT on a table to a role?",
+        "What is the default value of shared_buffers?",
     ]
-    times = []
-    for q in questions[: 3 if quick else None]:
+    runs = []
+    for q in questions[: 2 if quick else None]:
+        stamps: list[float] = []
         t0 = time.perf_counter()
-        engine.ask(q)
-        times.append((time.perf_counter() - t0) * 1000)
+        a = engine.ask(q, mode="generate", on_token=lambda _p, s=stamps: s.append(time.perf_counter()))
+        whole = time.perf_counter() - t0
+        runs.append(
+            {
+                "question": q,
+                "first_token_s": (stamps[0] - t0) if stamps else None,
+                "whole_s": whole,
+                "answerable": a.answerable,
+                "verdicts": [v.label for v in a.verdicts],
+                "prompt_tokens": a.usage.prompt_tokens,
+                "completion_tokens": a.usage.completion_tokens,
+                "text": a.text[:300],
+            }
+        )
+    regression = {}
+    for mode in ("extractive", "generate"):
+        for q in REGRESSION:
+            a = engine.ask(q, mode=mode)
+            regression[f"{mode}: {q}"] = {
+                "answerable": a.answerable,
+                "text": a.text[:400],
+                "verdicts": [[v.label, v.claim[:160]] for v in a.verdicts],
+                "notes": list(a.notes),
+            }
     engine.close()
+    ttft = [r["first_token_s"] for r in runs if r["first_token_s"] is not None]
     return {
         "corpus_chunks": report.total_chunks,
-        "first_answer_cold_process_s": cold,
-        "first_answer_verifier": first.get("verifier"),
-        "first_answer_text": first.get("text"),
-        "warm_answer_ms": latency_stats(times),
+        "cold_process_s": cold,
+        "cold_answer": {k: first.get(k) for k in ("text", "answerable", "model", "verifier")},
+        "warmup_s": warmup,
+        "runs": runs,
+        "first_token_s": latency_stats([x * 1000 for x in ttft]) if ttft else None,
+        "whole_answer_s": latency_stats([r["whole_s"] * 1000 for r in runs]),
+        "regression": regression,
     }
+
+
+def _row(name: str, mode: str, s: dict[str, Any]) -> list[Any]:
+    m = s["metrics"]
+
+    def mean(key: str) -> float | None:
+        return m[key]["mean"] if key in m else None
+
+    correct = "ynm_accuracy" if "ynm_accuracy_all" in m else "f1"
+    return [
+        name,
+        mode,
+        s.get("answers"),
+        mean(f"{correct}_answered"),
+        mean(f"{correct}_all"),
+        mean("citations_include_gold"),
+        mean("faithfulness"),
+        mean("abstention_rate"),
+        s["seconds_per_question"],
+    ]
 
 
 def main() -> None:
     parser = arg_parser(__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "kenning-bench-answers")
-    parser.add_argument("--llm", default="local:smollm2", help="PROVIDER:MODEL for PubMedQA yes/no/maybe, or none")
-    parser.add_argument("--llm-sample", type=int, default=60)
+    parser.add_argument("--sample", type=int, default=60, help="questions per set the generator answers")
+    parser.add_argument("--modes", default="extractive,generate")
+    parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
-    llm_spec = None if args.llm in ("", "none") else args.llm
-    results = {
-        "python_faq": faq(args.home, args.quick),
-        "pubmedqa": pubmed(args.home, args.quick, llm_spec, args.llm_sample),
-        "postgres_ask": latency(args.home, args.quick),
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    results: dict[str, Any] = {
+        "python_faq": faq(args.home, modes, args.sample, args.quick),
+        "pubmedqa": pubmed(args.home, modes, args.sample, args.quick),
     }
-    f, p, lat = results["python_faq"], results["pubmedqa"], results["postgres_ask"]
+    if not args.skip_postgres:
+        results["postgres_ask"] = postgres(args.home, args.quick)
     rows = [
-        ["Python FAQ (extractive)", f["questions"], f["citations_include_gold"], f["gold_among_sources_given"]],
-        ["PubMedQA test (extractive)", p["questions"], p["citations_include_gold"], p["gold_among_sources_given"]],
+        _row(set_, mode, results[key][mode])
+        for key, set_ in (("python_faq", "Python FAQ"), ("pubmedqa", "PubMedQA"))
+        for mode in modes
     ]
-    print_table("Citations include the gold source", ["set", "questions", "cited gold", "gold given"], rows)
-    if "llm" in p:
-        llm = p["llm"]
-        print_table(
-            "PubMedQA yes/no/maybe with an LLM",
-            ["model", "sample", "accuracy", "majority baseline", "parsed", "s/item"],
-            [
-                [
-                    llm["model"],
-                    llm["sample"],
-                    llm["accuracy"],
-                    llm["majority_baseline"],
-                    llm["parsed_share"],
-                    llm["seconds_per_item"],
-                ]
-            ],
-        )
-    targets = [
-        Target("kenning ask first answer, cold process", lat["first_answer_cold_process_s"], "<=", 60, "s"),
-        Target("later answers, warm, p50", lat["warm_answer_ms"]["p50_ms"] / 1000, "<=", 3, "s"),
-        Target("later answers, warm, max", lat["warm_answer_ms"]["max_ms"] / 1000, "<=", 3, "s"),
-    ]
+    print_table(
+        "Answers: correctness (F1 or yes/no/maybe) over answered and over all questions",
+        ["set", "mode", "n", "correct (answered)", "correct (all)", "cites gold", "faithful", "abstained", "s/q"],
+        rows,
+    )
+    targets = []
+    if "generate" in modes and "extractive" in modes:
+        f_gen, f_ext = results["python_faq"]["generate"]["metrics"], results["python_faq"]["extractive"]["metrics"]
+        p_gen = results["pubmedqa"]["generate"]["metrics"]
+        targets += [
+            Target(
+                "FAQ F1 (all): generator minus extractive", f_gen["f1_all"]["mean"] - f_ext["f1_all"]["mean"], ">", 0.0
+            ),
+            Target("FAQ generator citations include gold", f_gen["citations_include_gold"]["mean"], ">=", 0.85),
+            Target("PubMedQA generator citations include gold", p_gen["citations_include_gold"]["mean"], ">=", 0.85),
+            Target(
+                "PubMedQA generator yes/no/maybe accuracy (all)",
+                p_gen["ynm_accuracy_all"]["mean"],
+                ">",
+                results["pubmedqa"]["majority_baseline"],
+            ),
+        ]
+    if "postgres_ask" in results:
+        pg = results["postgres_ask"]
+        if pg["first_token_s"]:
+            targets.append(Target("ask: first token, warm, p50", pg["first_token_s"]["p50_ms"] / 1000, "<=", 10, "s"))
+            targets.append(Target("ask: first token, warm, max", pg["first_token_s"]["max_ms"] / 1000, "<=", 10, "s"))
+        targets.append(Target("ask: whole answer, warm, max", pg["whole_answer_s"]["max_ms"] / 1000, "<=", 30, "s"))
     print_targets(targets, quick=args.quick)
     write_result("answers", quick=args.quick, results=results, targets=targets, out=args.out)
 

@@ -102,7 +102,9 @@ def test_eval_qa_scores_retrieval_and_answers_apart(home: Path, small_corpus: Pa
     qa_file.write_text("".join(json.dumps(x) + "\n" for x in qa), encoding="utf-8")
 
     out_dir = tmp_path / "qa-eval"
-    code, out, _ = _run("eval", "qa", str(qa_file), "--home", str(home), "--json", "--out", str(out_dir))
+    code, out, _ = _run(
+        "eval", "qa", str(qa_file), "--home", str(home), "--json", "--out", str(out_dir), "--mode", "extractive"
+    )
     assert code == 0
     result = json.loads(out)
     assert result["retrieval"]["metrics"]["hit@10"] == 1.0
