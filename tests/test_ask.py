@@ -158,3 +158,17 @@ def test_asking_needs_a_question_an_index_and_an_llm_for_the_agent(home: Path, t
     with pytest.raises(ConfigError, match="policy"):
         eng.ask("What about llamas?", policy="ignore")
     eng.close()
+
+
+def test_a_supported_claim_the_model_left_uncited_gets_its_evidence_cited(engine: Engine, llm, llm_server) -> None:  # noqa: F811
+    probe = engine.ask("What does VACUUM FULL do?", llm=False, verify=False)
+    n = _number_of(probe, "vacuum.md")
+    reply = "VACUUM FULL rewrites the entire contents of the table into a new disk file. It was invented by the Romans."
+    llm_server.reply(OPENAI.ok(reply))
+    a = engine.ask("What does VACUUM FULL do?", llm=llm, verifier="lexical")
+    assert a.text.startswith(f"VACUUM FULL rewrites the entire contents of the table into a new disk file [{n}].")
+    first, second = a.verdicts
+    assert first.label == "SUPPORT" and "cited by kenning" in first.reasoning
+    assert a.text[first.start : first.end].endswith(f"[{n}].") and second.label != "SUPPORT"
+    assert a.text[second.start : second.end] == "It was invented by the Romans."
+    assert any(c.cited and c.number == n for c in a.citations)

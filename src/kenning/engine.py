@@ -30,7 +30,7 @@ from .rerank import Reranker
 from .retrieve import Filters, Searcher, hit_from_row
 from .types import Answer, Hit, IndexReport, Usage, Verdict
 from .verify.base import Verifier
-from .verify.policy import strip_unsupported, verify_text
+from .verify.policy import attach_citations, strip_unsupported, verify_text
 
 __all__ = ["Engine"]
 
@@ -271,13 +271,13 @@ class Engine:
             checker_llm = model if draft.mode == "llm" or kind == "llm" else None
             check, more = self.verifier(kind, llm=checker_llm)
             notes += more
-        verdicts, usage = self._check(check, draft, question)
+        draft, verdicts, usage = self._check(check, draft, question)
         if policy == "retry" and model is not None and draft.mode == "llm":
             failing = [v.claim for v in verdicts if v.label != "SUPPORT"]
             if failing:
                 try:
                     draft = llm_redraft(model, question, draft, failing, max_tokens=self.config.llm.max_tokens)
-                    verdicts, more_usage = self._check(check, draft, question)
+                    draft, verdicts, more_usage = self._check(check, draft, question)
                     usage = usage + more_usage
                     notes.append(f"regenerated once because {len(failing)} claim(s) were not supported")
                 except ProviderError as exc:
@@ -376,11 +376,15 @@ class Engine:
         return extractive_draft(answerer, question, packed, reading)
 
     @staticmethod
-    def _check(check: Verifier | None, draft: Draft, question: str) -> tuple[list[Verdict], Usage]:
+    def _check(check: Verifier | None, draft: Draft, question: str) -> tuple[Draft, list[Verdict], Usage]:
+        """Verdicts on the draft's claims; a supported claim the model left uncited gets its evidence's citation."""
         if check is None or not draft.answerable:
-            return [], Usage()
-        verdicts = verify_text(check, draft.text, draft.packed, question=question)
-        return verdicts, check.usage
+            return draft, [], Usage()
+        verdicts = verify_text(check, draft.text, draft.packed, question=question, cite_evidence=True)
+        text, verdicts, added = attach_citations(draft.text, verdicts, draft.packed)
+        if added:
+            draft = dataclasses.replace(draft, text=text, cited=draft.cited | added)
+        return draft, verdicts, check.usage
 
     def _ask_agent(
         self,

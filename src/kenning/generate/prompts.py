@@ -43,7 +43,7 @@ Rules:
   or [2][3].
 - Use only facts stated in the sources. Do not add knowledge of your own.
 - Use only sources that are about what the question asks.
-- If the question asks yes or no, begin the answer with "Yes", "No" or "Maybe".
+- If it is a yes/no question (like "Does X cause Y?"), begin the answer with "Yes", "No" or "Maybe".
 - If no source answers the question, reply exactly: "{NOT_IN_SOURCES_ANSWER}"
 
 Example answer: "VACUUM FULL rewrites the whole table into a new file [2]. It needs an exclusive lock [1]." """
