@@ -11,9 +11,7 @@ import pytest
 
 import kenning
 
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(kenning.__path__, "kenning.") if not m.name.endswith("__main__")
-)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(kenning.__path__, "kenning.") if not m.name.endswith("__main__"))
 
 
 @pytest.mark.parametrize("name", MODULES)
