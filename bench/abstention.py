@@ -1,7 +1,8 @@
 """Abstention: fit the P(answerable) model on questions kenning can see, then measure it on other sets.
 
-    python bench/abstention.py            # fit on SciFact train, test on the Python FAQ and PubMedQA
+    python bench/abstention.py            # fit on 200 SciFact train questions, test on the FAQ (178) and PubMedQA (200)
     python bench/abstention.py --quick    # 60 questions per set
+    python bench/abstention.py --n 0      # every question of every set
 
 Each question is asked three ways, with retrieval only (the signals `kenning ask` decides on before generating):
 
@@ -88,7 +89,7 @@ def faq_items(limit: int | None) -> tuple[list[tuple[str, set[str]]], dict[str, 
     rows = [json.loads(x) for x in FAQ.read_text(encoding="utf-8").splitlines() if x.strip()]
     items = [(r["question"], {r["id"]}) for r in rows]
     docs = {r["id"]: r["answer_rst"] for r in rows}
-    return (items[:limit] if limit else items), docs
+    return (random.Random(0).sample(items, min(limit, len(items))) if limit else items), docs
 
 
 def pubmed_items(limit: int | None) -> tuple[list[tuple[str, set[str]]], dict[str, str]]:
@@ -96,7 +97,7 @@ def pubmed_items(limit: int | None) -> tuple[list[tuple[str, set[str]]], dict[st
     truth = json.loads((PUBMED / "test_ground_truth.json").read_text(encoding="utf-8"))
     items = [(data[p]["QUESTION"], {p}) for p in sorted(truth)]
     docs = {p: "\n\n".join(item["CONTEXTS"]) for p, item in data.items()}
-    return (items[:limit] if limit else items), docs
+    return (random.Random(0).sample(items, min(limit, len(items))) if limit else items), docs
 
 
 def collect(engine: Engine, other: Engine, items: list[tuple[str, set[str]]], name: str) -> dict[str, np.ndarray]:
@@ -140,8 +141,9 @@ def rates(model: AbstentionModel, sets: dict[str, np.ndarray]) -> dict[str, floa
 
 def main() -> None:
     parser = arg_parser(__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="questions per set (seeded sample; 0: all)")
     args = parser.parse_args()
-    limit = 60 if args.quick else None
+    limit = 60 if args.quick else (args.n or None)
     HOME.mkdir(parents=True, exist_ok=True)
     faq_q, faq_docs = faq_items(limit)
     pub_q, pub_docs = pubmed_items(limit)
@@ -151,7 +153,7 @@ def main() -> None:
     pubmed = _engine("pubmedqa", [_folder("pubmedqa", pub_docs)])
 
     sets = {
-        "scifact-train (fit)": collect(scifact, postgres, scifact_items(limit or 400), "scifact"),
+        "scifact-train (fit)": collect(scifact, postgres, scifact_items(limit), "scifact"),
         "python-faq": collect(faq, pubmed, faq_q, "python-faq"),
         "pubmedqa-test": collect(pubmed, faq, pub_q, "pubmedqa"),
     }

@@ -8,7 +8,8 @@ ask` on the PostgreSQL manual (time to first token, whole answer, the issue's th
 - Both sets are asked with `Engine.ask(mode=…)` and scored by `kenning.evaluate.generation.evaluate_answers` (the
   code behind `kenning eval qa --modes`): correctness over answered questions and over all (an abstention scores
   0), citations that include the gold document, faithfulness (share of claims SUPPORTed), abstention rate.
-  Extractive answers are scored on every question; the generator on a seeded sample (`--sample`, 2 cores).
+  Every mode answers the same seeded sample of questions (`--sample`; 0 = all; the generator takes ~15 s a
+  question on 2 cores).
 - PostgreSQL: a cold `kenning ask` process, then a warm process: time to first token and whole answer for six
   questions, and the three regression questions (answered right or abstained, never wrong with SUPPORT).
 
@@ -69,8 +70,8 @@ def _by_mode(engine: Engine, qa: QASet, modes: list[str], sample: int, name: str
     out = {}
     for mode in modes:
         items = list(qa)
-        if mode != "extractive" and sample and sample < len(items):
-            items = random.Random(0).sample(items, sample)
+        if sample and sample < len(items):
+            items = random.Random(0).sample(items, sample)  # the same questions for every mode
         t0 = time.perf_counter()
         with console.status(f"{name}: {mode} answers to {len(items)} questions") as status:
             summary = evaluate_answers(
@@ -201,7 +202,7 @@ def _row(name: str, mode: str, s: dict[str, Any]) -> list[Any]:
 def main() -> None:
     parser = arg_parser(__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "kenning-bench-answers")
-    parser.add_argument("--sample", type=int, default=60, help="questions per set the generator answers")
+    parser.add_argument("--sample", type=int, default=60, help="questions per set, the same for every mode (0: all)")
     parser.add_argument("--modes", default="extractive,generate")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
