@@ -66,7 +66,31 @@ def _qa_set(rows: list[tuple[str, str, str]], stems: dict[str, str]) -> QASet:
     return QASet(tuple(QAItem(id=i, question=q, answer=a, gold_doc_ids=(stems[i],)) for i, q, a in rows))
 
 
-def _by_mode(engine: Engine, qa: QASet, modes: list[str], sample: int, name: str) -> dict[str, Any]:
+def _unanswerable(engine: Engine, other: Engine, folder: Path, qa: QASet, mode: str, n: int) -> dict[str, Any]:
+    """Abstention end to end (retrieval signals, the generator's own refusal, the verifier): the same questions with
+    their gold document left out (``source!=``), and asked of another field's collection."""
+    items = random.Random(1).sample(list(qa), min(n, len(qa)))
+    removed = other_domain = 0
+    for item in items:
+        gold = folder / f"{item.id}.txt"
+        removed += not engine.ask(item.question, mode=mode, filters=[f"source!={gold}"]).answerable
+        other_domain += not other.ask(item.question, mode=mode).answerable
+    return {
+        "questions": len(items),
+        "abstained_on_removed": removed / max(len(items), 1),
+        "abstained_on_other_domain": other_domain / max(len(items), 1),
+        "abstained_on_unanswerable": (removed + other_domain) / max(2 * len(items), 1),
+    }
+
+
+def _by_mode(
+    engine: Engine,
+    qa: QASet,
+    modes: list[str],
+    sample: int,
+    name: str,
+    unanswerable: tuple[Engine, Path, int] | None = None,
+) -> dict[str, Any]:
     out = {}
     for mode in modes:
         items = list(qa)
@@ -82,29 +106,36 @@ def _by_mode(engine: Engine, qa: QASet, modes: list[str], sample: int, name: str
             )
         summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(items), 1)
         summary.pop("per_answer", None)
+        if unanswerable is not None:
+            other, folder, n = unanswerable
+            with console.status(f"{name}: {mode}, unanswerable questions"):
+                summary["unanswerable"] = _unanswerable(engine, other, folder, QASet(tuple(items)), mode, n)
         out[mode] = summary
     return out
 
 
-def faq(home: Path, modes: list[str], sample: int, quick: bool) -> dict[str, Any]:
-    items = [json.loads(x) for x in FAQ.read_text(encoding="utf-8").splitlines() if x.strip()]
+def qa_sets(home: Path, modes: list[str], sample: int, unanswerable: int, quick: bool) -> dict[str, Any]:
+    faq_items = [json.loads(x) for x in FAQ.read_text(encoding="utf-8").splitlines() if x.strip()]
     # the indexed text is the answer only: the question heading is left out, or retrieval would be trivial
-    engine, stems = _index_folder(home, "python-faq", {it["id"]: it["answer_rst"] for it in items})
-    rows = [(it["id"], it["question"], it["answer_rst"]) for it in items[: 20 if quick else None]]
-    out = _by_mode(engine, _qa_set(rows, stems), modes, sample, "python-faq")
-    engine.close()
-    return out
-
-
-def pubmed(home: Path, modes: list[str], sample: int, quick: bool) -> dict[str, Any]:
+    faq, faq_stems = _index_folder(home, "python-faq", {it["id"]: it["answer_rst"] for it in faq_items})
     data = json.loads((PUBMED / "ori_pqal.json").read_text(encoding="utf-8"))
     truth = json.loads((PUBMED / "test_ground_truth.json").read_text(encoding="utf-8"))
-    engine, stems = _index_folder(home, "pubmedqa", {p: "\n\n".join(it["CONTEXTS"]) for p, it in data.items()})
-    rows = [(p, data[p]["QUESTION"], truth[p]) for p in sorted(truth)[: 20 if quick else None]]
-    out = _by_mode(engine, _qa_set(rows, stems), modes, sample, "pubmedqa")
+    pub, pub_stems = _index_folder(home, "pubmedqa", {p: "\n\n".join(it["CONTEXTS"]) for p, it in data.items()})
+    faq_rows = [(it["id"], it["question"], it["answer_rst"]) for it in faq_items[: 20 if quick else None]]
+    pub_rows = [(p, data[p]["QUESTION"], truth[p]) for p in sorted(truth)[: 20 if quick else None]]
+    n = 5 if quick else unanswerable
+    out = {
+        "python_faq": _by_mode(
+            faq, _qa_set(faq_rows, faq_stems), modes, sample, "python-faq", (pub, home / "python-faq-docs", n)
+        ),
+        "pubmedqa": _by_mode(
+            pub, _qa_set(pub_rows, pub_stems), modes, sample, "pubmedqa", (faq, home / "pubmedqa-docs", n)
+        ),
+    }
     counts = {k: sum(1 for p in truth if truth[p] == k) for k in ("yes", "no", "maybe")}
-    out["majority_baseline"] = max(counts.values()) / len(truth)
-    engine.close()
+    out["pubmedqa"]["majority_baseline"] = max(counts.values()) / len(truth)
+    faq.close()
+    pub.close()
     return out
 
 
@@ -204,14 +235,12 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "kenning-bench-answers")
     parser.add_argument("--sample", type=int, default=60, help="questions per set, the same for every mode (0: all)")
     parser.add_argument("--modes", default="extractive,generate")
+    parser.add_argument("--unanswerable", type=int, default=15, help="questions per set asked without their gold")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    results: dict[str, Any] = {
-        "python_faq": faq(args.home, modes, args.sample, args.quick),
-        "pubmedqa": pubmed(args.home, modes, args.sample, args.quick),
-    }
+    results: dict[str, Any] = qa_sets(args.home, modes, args.sample, args.unanswerable, args.quick)
     if not args.skip_postgres:
         results["postgres_ask"] = postgres(args.home, args.quick)
     rows = [
@@ -223,6 +252,22 @@ def main() -> None:
         "Answers: correctness (F1 or yes/no/maybe) over answered and over all questions",
         ["set", "mode", "n", "correct (answered)", "correct (all)", "cites gold", "faithful", "abstained", "s/q"],
         rows,
+    )
+    print_table(
+        "Abstention end to end: answerable questions answered, unanswerable ones declined",
+        ["set", "mode", "answered (answerable)", "abst. gold removed", "abst. other domain", "abst. unanswerable"],
+        [
+            [
+                set_,
+                mode,
+                results[key][mode]["metrics"]["answered_rate"]["mean"],
+                results[key][mode]["unanswerable"]["abstained_on_removed"],
+                results[key][mode]["unanswerable"]["abstained_on_other_domain"],
+                results[key][mode]["unanswerable"]["abstained_on_unanswerable"],
+            ]
+            for key, set_ in (("python_faq", "Python FAQ"), ("pubmedqa", "PubMedQA"))
+            for mode in modes
+        ],
     )
     targets = []
     if "generate" in modes and "extractive" in modes:
@@ -241,6 +286,20 @@ def main() -> None:
                 results["pubmedqa"]["majority_baseline"],
             ),
         ]
+    for key in ("python_faq", "pubmedqa"):
+        for mode in modes:
+            r = results[key][mode]
+            targets.append(
+                Target(f"{key} {mode}: answered on answerable", r["metrics"]["answered_rate"]["mean"], ">=", 0.9)
+            )
+            targets.append(
+                Target(
+                    f"{key} {mode}: abstained on unanswerable",
+                    r["unanswerable"]["abstained_on_unanswerable"],
+                    ">=",
+                    0.8,
+                )
+            )
     if "postgres_ask" in results:
         pg = results["postgres_ask"]
         if pg["first_token_s"]:

@@ -123,6 +123,13 @@ def test_filters_apply_before_fusion(home: Path, small_corpus: Path, embedder) -
         both = eng.search("container", mode=mode, k=50, filters=["kind=markdown", "source=docker/"])
         assert both and all("/docker/" in h.source for h in both)
         assert eng.search("container", mode=mode, k=50, filters=["kind=pdf"]) == []
+        everything = eng.search("VACUUM FULL exclusive lock", mode=mode, k=50)
+        rest = eng.search("VACUUM FULL exclusive lock", mode=mode, k=50, filters=["source!=postgres/"])
+        assert any("/postgres/" in h.source for h in everything) and rest
+        assert not any("/postgres/" in h.source for h in rest)
+        assert {h.chunk_id for h in rest} == {h.chunk_id for h in everything if "/postgres/" not in h.source}
+    with pytest.raises(ConfigError, match="only source!=PREFIX"):
+        eng.search("container", filters=["kind!=pdf"])
     eng.close()
 
 
