@@ -163,9 +163,10 @@ def test_the_evidence_subject_is_found_in_the_chunk() -> None:
 def test_abstention_model_and_after_draft() -> None:
     model = AbstentionModel(weights=(8.0, 4.0), bias=-6.0, threshold=0.5)
     assert model.abstains(Signals(0.2, 0.3)) and not model.abstains(Signals(0.7, 0.9))
-    unsupported = [Verdict("x.", "NOT_SUPPORTED", "", "", ""), Verdict("y.", "PARTIAL", "", "", "")]
-    assert after_draft(False, unsupported) == "the verifier supported none of the draft's claims"
+    unsupported = [Verdict("x.", "NOT_SUPPORTED", "", "", ""), Verdict("y.", "NOT_SUPPORTED", "", "", "")]
+    assert after_draft(False, unsupported) == "the verifier found none of the draft's claims in the sources"
     assert after_draft(True, []) == "the generator found no answer in the sources"
+    assert after_draft(False, [*unsupported, Verdict("z.", "PARTIAL", "", "", "")]) is None
     assert after_draft(False, [*unsupported, Verdict("z.", "SUPPORT", "", "", "")]) is None
 
 

@@ -43,7 +43,6 @@ Rules:
   or [2][3].
 - Use only facts stated in the sources. Do not add knowledge of your own.
 - Use only sources that are about what the question asks.
-- If it is a yes/no question (like "Does X cause Y?"), begin the answer with "Yes", "No" or "Maybe".
 - If no source answers the question, reply exactly: "{NOT_IN_SOURCES_ANSWER}"
 
 Example answer: "VACUUM FULL rewrites the whole table into a new file [2]. It needs an exclusive lock [1]." """
@@ -69,8 +68,23 @@ def format_sources(packed: Sequence[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
+_YES_NO = re.compile(
+    r"^\s*(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have|had|may|might|must)\b", re.I
+)
+
+
 def answer_messages(question: str, packed: Sequence[Hit]) -> list[Message]:
-    user = f"Sources:\n\n{format_sources(packed)}\n\nQuestion: {question.strip()}\n\nAnswer with citations:"
+    """The answer prompt; a yes/no question ("Does X cause Y?") is asked to begin with Yes, No or Maybe.
+
+    >>> "yes/no question" in answer_messages("Does VACUUM lock?", [])[1].content
+    True
+    >>> "yes/no question" in answer_messages("When should I use VACUUM?", [])[1].content
+    False
+    """
+    ask = "Answer with citations:"
+    if _YES_NO.match(question):
+        ask = 'This is a yes/no question: begin with "Yes", "No" or "Maybe", then answer with citations:'
+    user = f"Sources:\n\n{format_sources(packed)}\n\nQuestion: {question.strip()}\n\n{ask}"
     return [Message("system", ANSWER_SYSTEM), Message("user", user)]
 
 
