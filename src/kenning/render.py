@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from .types import Answer, Hit, IndexReport
+from .types import Answer, Citation, Hit, IndexReport
 
 __all__ = [
     "IndexProgress",
@@ -196,6 +196,12 @@ class Streaming(Spinner):
             self._console.print()
 
 
+def _where(c: Citation) -> str:
+    """A source as the tables show it: the file, then its title and heading path and the chunk id."""
+    path = " › ".join(dict.fromkeys(p for p in (c.title, *c.heading_path) if p))
+    return f"{escape(_short_source(c.source))}\n[cyan]{escape(path)}[/] [dim]{c.chunk_id}[/]"
+
+
 def answer(console: Console, a: Answer) -> None:
     """The answer with each claim coloured by its verdict, then sources, verdicts and cost."""
     body = Text(a.text)
@@ -209,10 +215,7 @@ def answer(console: Console, a: Answer) -> None:
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
         for c in sorted(a.citations, key=lambda c: c.rank)[:3]:
-            path = " › ".join(dict.fromkeys(p for p in (c.title, *c.heading_path) if p))
-            table.add_row(
-                f"{c.rank}.", f"{escape(_short_source(c.source))}\n[cyan]{escape(path)}[/] [dim]{c.chunk_id}[/]"
-            )
+            table.add_row(f"{c.rank}.", _where(c))
         console.print(table)
     cited = [c for c in a.citations if c.cited]
     if cited:
@@ -220,10 +223,7 @@ def answer(console: Console, a: Answer) -> None:
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")  # a source path is shown whole, folded, never cut
         for c in cited:
-            path = " › ".join(dict.fromkeys(p for p in (c.title, *c.heading_path) if p))
-            table.add_row(
-                f"[{c.number}]", f"{escape(_short_source(c.source))}\n[cyan]{escape(path)}[/] [dim]{c.chunk_id}[/]"
-            )
+            table.add_row(f"[{c.number}]", _where(c))
         console.print(table)
     if a.invalid_citations:
         console.print(f"[yellow]dropped citations to sources that were not given: {a.invalid_citations}[/]")

@@ -27,11 +27,10 @@ __all__ = ["ExtractiveAnswerer", "ExtractiveResult"]
 
 @dataclass(frozen=True, slots=True)
 class ExtractiveResult:
-    """The answer text with ``[n]`` markers, the sources it cites, and the best sentence similarity seen."""
+    """The answer text with ``[n]`` markers and the sources it cites."""
 
     text: str
     cited: frozenset[int]
-    best_similarity: float
 
 
 class ExtractiveAnswerer:
@@ -63,16 +62,15 @@ class ExtractiveAnswerer:
         reading = reading or read_sources(self.embedder, question, packed)
         usable = [i for i, s in enumerate(reading.sentences) if s.subject or not s.dependent]
         if not usable:
-            return ExtractiveResult(NOT_IN_SOURCES_ANSWER, frozenset(), reading.best_similarity)
+            return ExtractiveResult(NOT_IN_SOURCES_ANSWER, frozenset())
         sentences = [reading.sentences[i] for i in usable]
         scores, sims, vecs = reading.scores[usable], reading.sims[usable], reading.vectors[usable]
         # a source's retrieval rank: packed order is lost-in-the-middle, so recover it from the hit ranks
         rank_of = {n: max(hit.rank, 1) for n, hit in enumerate(packed, start=1)}
         scores = scores + self.rank_bonus / np.array([rank_of[s.source] for s in sentences], dtype=np.float32)
         order = np.argsort(-scores, kind="stable")
-        best_sim = float(sims.max())
         if sims[order[0]] < self.min_similarity:
-            return ExtractiveResult(NOT_IN_SOURCES_ANSWER, frozenset(), best_sim)
+            return ExtractiveResult(NOT_IN_SOURCES_ANSWER, frozenset())
         top = float(scores[order[0]])
         chosen: list[int] = []
         for i in order.tolist():
@@ -89,7 +87,7 @@ class ExtractiveAnswerer:
             prefix = needs_subject(s, question) and (s.source, s.subject) not in said
             said.add((s.source, s.subject))
             parts.append(_cite(s, prefix))
-        return ExtractiveResult(" ".join(parts), frozenset(sentences[i].source for i in chosen), best_sim)
+        return ExtractiveResult(" ".join(parts), frozenset(sentences[i].source for i in chosen))
 
 
 def _cite(sentence: Sentence, with_subject: bool) -> str:

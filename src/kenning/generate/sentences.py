@@ -149,10 +149,6 @@ def leans_on_context(sentence: str) -> bool:
     return bool(_DEPENDENT.match(sentence.strip()))
 
 
-def _stem(word: str) -> str:
-    return re.sub(r"(?:ing|ed|es|s)$", "", word.lower()) if len(word) > 4 else word.lower()
-
-
 def key_terms(question: str) -> list[str]:
     """Identifiers and names in the question (``max_connections``, ``VACUUM``, ``pg_dump``, ``CamelCase``): words
     an answer must be about."""
