@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +185,43 @@ class Catalog:
                 )
         return out
 
+    def iter_chunks(self, batch: int = 2_000) -> Iterator[ChunkRow]:
+        """Every chunk with its document's title and kind (no sources or metadata: cheap to stream)."""
+        cur = self.conn.execute(
+            "SELECT c.id, c.chunk_id, c.doc_id, c.idx, c.text, c.start, c.end, c.heading_path, d.kind, d.title "
+            "FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.id"
+        )
+        while rows := cur.fetchmany(batch):
+            for r in rows:
+                yield ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7])), r[8], r[9], "", {})
+
+    def chunk_texts(self) -> Iterator[tuple[int, str]]:
+        """``(row id, text)`` of every chunk, in row-id order."""
+        yield from self.conn.execute("SELECT id, text FROM chunks ORDER BY id")
+
+    def vectors_for(self, embed_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by embed hash (those that exist)."""
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(embed_hashes), 900):
+            part = list(embed_hashes[i : i + 900])
+            q = f"SELECT embed_hash, vector FROM vectors WHERE embed_hash IN ({','.join('?' * len(part))})"
+            out.update((h, np.frombuffer(v, dtype="<f4")) for h, v in self.conn.execute(q, part))
+        return out
+
+    def rehash_chunks(self, new_hash: Callable[[str], str]) -> int:
+        """Point every chunk at the vector of ``new_hash(text)`` (call inside transaction()). Returns the count."""
+        rows = [(new_hash(text), rowid) for rowid, text in self.conn.execute("SELECT id, text FROM chunks")]
+        self.conn.executemany("UPDATE chunks SET embed_hash = ? WHERE id = ?", rows)
+        return len(rows)
+
+    def get_state(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        """Set a state value (call inside transaction() to commit it with other writes)."""
+        self.conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+
     def chunk_ids_for_docs(self, doc_ids: Sequence[str]) -> list[str]:
         out: list[str] = []
         for i in range(0, len(doc_ids), 900):
@@ -258,6 +295,20 @@ class Catalog:
         self.conn.executemany(
             "INSERT OR IGNORE INTO vectors VALUES (?, ?)", [(h, data[i].tobytes()) for i, h in enumerate(embed_hashes)]
         )
+
+    def stage_vectors(self, embed_hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store vectors no chunk points at yet (a model being tried), committed at once without bumping
+        ``data_version``: what searches see does not change."""
+        try:
+            with self.conn:
+                self.put_vectors(embed_hashes, vectors)
+        except sqlite3.OperationalError as exc:
+            raise IndexError_(f"{self.path}: cannot store vectors ({exc}); nothing searched has changed") from None
+
+    def drop_unused_vectors_now(self) -> int:
+        """:meth:`drop_unused_vectors`, committed at once without bumping ``data_version`` (searches are unchanged)."""
+        with self.conn:
+            return self.drop_unused_vectors()
 
     def put_source(self, source: str, root: str, doc_id: str, raw_hash: str, metadata: dict) -> str | None:
         """Point ``source`` at ``doc_id``; returns the document it pointed at before, if different."""

@@ -118,7 +118,7 @@ class Collection:
             "snapshot": None,
         }
         catalog = Catalog(folder / "catalog.sqlite")
-        _write_manifest(folder / "manifest.json", manifest)
+        write_manifest(folder / "manifest.json", manifest)
         return cls(folder, manifest, catalog)
 
     def close(self) -> None:
@@ -190,6 +190,9 @@ class Collection:
             raise IndexError_("publish() needs the write lock")
         if not force and not self.is_stale():
             return None
+        adopted = self.catalog.get_state("embedder")  # an embedder switch killed before its manifest write
+        if adopted is not None and json.loads(adopted) != self.manifest["embedder"]:
+            self.manifest["embedder"] = json.loads(adopted)
         snaps = self.folder / "snapshots"
         current = self.manifest.get("snapshot")
         version = (current["version"] if current else 0) + 1
@@ -198,7 +201,7 @@ class Collection:
             shutil.rmtree(folder)
         meta = build_snapshot(self.catalog, folder, self.lexical, self.dense, dim=self.dim)
         self.manifest["snapshot"] = {"version": version, "path": f"snapshots/{folder.name}", **meta}
-        _write_manifest(self.folder / "manifest.json", self.manifest)
+        write_manifest(self.folder / "manifest.json", self.manifest)
         self.catalog.record_version(version, meta["data_version"], meta["n_chunks"], meta["ann"])
         for old in snaps.iterdir():
             if old.name != folder.name:
@@ -235,7 +238,7 @@ def _read_manifest(path: Path) -> dict:
         raise IndexError_(f"{path}: cannot read the manifest ({exc})") from None
 
 
-def _write_manifest(path: Path, manifest: dict) -> None:
+def write_manifest(path: Path, manifest: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)

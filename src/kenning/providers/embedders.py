@@ -229,6 +229,11 @@ class SentenceTransformerEmbedder:
         return self._model
 
     @property
+    def folder(self) -> Path:
+        """The local model folder (what fine-tuning starts from)."""
+        return Path(self._locate())
+
+    @property
     def dim(self) -> int:
         dim = self.model.get_embedding_dimension()  # already min(native, truncate_dim)
         if not dim:
