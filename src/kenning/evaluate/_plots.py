@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import MissingExtraError
 
-__all__ = ["metric_vs_size", "distributions", "failure_bars", "delta_bars", "grouped_bars"]
+__all__ = ["metric_vs_size", "distributions", "failure_bars", "delta_bars", "grouped_bars", "curves"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 _STYLES = ("-", "--", ":", "-.")
@@ -169,4 +169,28 @@ def grouped_bars(
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
+    return _svg(fig, key)
+
+
+def curves(series: dict[str, Sequence[tuple[float, float]]], *, key: str, xlabel: str, ylabel: str, title: str) -> str:
+    """Lines of (x, y) points, one per series (e.g. training and validation loss by step)."""
+    fig = _figure(7.5, 3.4)
+    ax = fig.add_subplot()
+    for i, (name, points) in enumerate(series.items()):
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(
+                xs,
+                ys,
+                _STYLES[i % len(_STYLES)],
+                color=_PALETTE[i % len(_PALETTE)],
+                marker=_MARKERS[i % 4],
+                markersize=3,
+                label=name,
+            )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
     return _svg(fig, key)

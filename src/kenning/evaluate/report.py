@@ -67,6 +67,8 @@ def run_kind(run: dict[str, Any]) -> str:
         return "sweep"
     if isinstance(run.get("modes"), dict) and "dataset" in run:
         return "beir"
+    if str(run.get("format", "")).startswith("kenning-tune"):
+        return "tune"
     return "other"
 
 
@@ -299,6 +301,79 @@ def _beir_sections(run: dict[str, Any]) -> list[str]:
     ]
 
 
+def _tune_sections(run: dict[str, Any]) -> list[str]:
+    """Before/after per mode with intervals and paired tests, the decisions, and the training curves."""
+    rows = []
+    for mode, cmp in run.get("comparisons", {}).items():
+        for metric, c in cmp.items():
+            after = run["after"][mode][metric]
+            rows.append(
+                [
+                    _esc(mode),
+                    _esc(metric),
+                    _fmt(c["before"]),
+                    f"{_fmt(after['mean'])} [{_fmt(after['low'])}, {_fmt(after['high'])}]",
+                    _delta({"delta": c["diff"], "p": c["p_value"]}),
+                    f"[{_fmt(c['low'])}, {_fmt(c['high'])}]",
+                    _fmt(c["p_value"], 4),
+                    f"{c['better']} / {c['worse']} / {c['tied']}",
+                ]
+            )
+    parts = [
+        "<h2>Held-out queries, before and after</h2>"
+        + _table(
+            ["mode", "metric", "before", "after [95% CI]", "Δ", "Δ 95% CI", "paired p", "better / worse / tied"], rows
+        )
+    ]
+    modes = list(run.get("comparisons", {}))
+    if modes:
+        svg = _plots.grouped_bars(
+            modes,
+            {
+                "before": [run["comparisons"][m]["ndcg@10"]["before"] for m in modes],
+                "after": [run["after"][m]["ndcg@10"]["mean"] for m in modes],
+            },
+            key="tune-modes",
+            ylabel="nDCG@10",
+            title="nDCG@10 on held-out queries, before and after",
+        )
+        parts.append(_figure(svg, "Hybrid + rerank before is plain hybrid when the collection had no reranker."))
+    for what in ("embedder", "reranker"):
+        info = run.get(what, {})
+        if not info.get("trained"):
+            continue
+        m = info["manifest"]
+        verdict = "adopted" if info.get("adopted") else "not adopted"
+        parts.append(
+            f"<h2>{what.capitalize()}: {verdict}</h2><p>{_esc(info['decision']['reason'])}</p>"
+            + _table(
+                ["base", "steps", "stopped", "examples / s", "seconds", "recipe"],
+                [
+                    [
+                        _esc(m["base"]),
+                        f"{m['steps']} of {m['planned_steps']}",
+                        _esc(m["stopped"]),
+                        _fmt(m["examples_per_second"], 1),
+                        _fmt(m["seconds"], 0),
+                        _esc(m["recipe"]),
+                    ]
+                ],
+            )
+        )
+        series = {"training loss": m.get("loss_curve", []), "validation loss": m.get("eval_curve", [])}
+        if any(series.values()):
+            svg = _plots.curves(series, key=f"tune-{what}", xlabel="step", ylabel="loss", title=f"{what} training")
+            parts.append(_figure(svg, "Loss by optimizer step."))
+    mining = run.get("mining", {})
+    if mining:
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(mining.get("dropped", {}).items()))
+        parts.append(
+            f"<h2>Hard negatives</h2><p>{mining.get('kept', 0)} kept of {mining.get('candidates', 0)} candidates "
+            f"(top {mining.get('depth')} of hybrid search); dropped as likely false negatives: {_esc(dropped)}.</p>"
+        )
+    return parts
+
+
 def _delta(r: dict[str, Any]) -> str:
     sign = "pos" if r["delta"] > 0 else "neg" if r["delta"] < 0 else ""
     text = f"{r['delta']:+.3f}"
@@ -429,6 +504,15 @@ def render_report(
             f"{run.get('chunks')} chunks); embedder {run.get('embedder')}"
         )
         parts = _beir_sections(run)
+    elif kind == "tune":
+        title = title or f"kenning tune: {run.get('collection', '')}"
+        pairs = run.get("pairs", {})
+        meta = (
+            f"{pairs.get('validation', 0)} held-out queries from documents not trained on; {pairs.get('train', 0)} "
+            f"training pairs; {run.get('seconds', 0) / 60:.1f} min on {run.get('device', 'cpu')}; peak memory "
+            f"{run.get('peak_rss_mb', 0):.0f} MB; load average {run.get('load_average')}"
+        )
+        parts = _tune_sections(run)
     else:
         title = title or "Evaluation report"
         meta = ""

@@ -22,6 +22,7 @@ Any other name is taken as a path to a local sentence-transformers folder. ``ben
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -76,6 +77,7 @@ def import_sentence_transformers(what: str):  # noqa: ANN201 - the sentence_tran
         raise MissingExtraError(what, "minilm", "sentence-transformers") from None
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)  # "Converting … to CrossEncoder" and such
     return sentence_transformers
 
 

@@ -173,6 +173,7 @@ def fit(
     st = import_sentence_transformers("Training models")
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
 
     n = _column_length(train, "train")
     if n < config.batch_size:
@@ -249,6 +250,7 @@ def fit(
         callbacks=callbacks,
     )
     trainer.remove_callback(trainer.model_card_callback_class)  # a README with widget examples: slow, unread
+    trainer.remove_callback(PrinterCallback)  # prints every log dict to stdout, which --json output must own
     resume = _last_checkpoint(out / "checkpoints")
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
