@@ -125,6 +125,11 @@ class RetrievalConfig(_Stage):
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     candidates: int = Field(100, gt=0, description="How deep each retriever goes before fusion.")
+    rerank: Literal["auto", "none"] = Field(
+        "auto",
+        description="auto: rerank with the collection's own reranker when `kenning tune` adopted one; none: never.",
+    )
+    rerank_depth: int = Field(30, gt=0, le=500, description="Candidates the reranker reorders (default: as tuned).")
 
 
 class LLMConfig(_Stage):

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .errors import CollectionNotFound, ConfigError, IndexError_, MissingExtraError, ProviderError
@@ -23,6 +23,7 @@ from .generate.packing import citations_for, pack
 from .generate.prompts import NOT_IN_SOURCES_ANSWER
 from .generate.reading import Reading, focus, read_sources
 from .index import Collection, index_paths, list_collections
+from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
 from .providers.llm.base import LLM
@@ -30,6 +31,9 @@ from .rerank import Reranker
 from .retrieve import Filters, Searcher, hit_from_row
 from .types import Answer, Hit, IndexReport, Usage, Verdict
 from .verify.base import Verifier
+
+if TYPE_CHECKING:
+    from .train.tune import TuneOptions, TuneReport
 from .verify.policy import attach_citations, strip_unsupported, verify_text
 
 __all__ = ["Engine"]
@@ -58,20 +62,39 @@ class Engine:
         self._llm: LLM | None | bool = False  # False: not built yet
         self._local: LLM | None = None  # the packaged local generator, when answers use it
         self._verifiers: dict[str, Verifier] = {}
+        self._reranker: Reranker | None | bool = False  # False: not looked up yet
 
     # -- components ---------------------------------------------------------------------------------------------
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            name = self.config.embedder.name
+            options = {
+                "batch_size": self.config.embedder.batch_size,
+                "max_seq_length": self.config.embedder.max_seq_length,
+            }
             col = self._open_existing()
             if col is not None and "name" not in self.config.embedder.model_fields_set:
-                name = col.manifest["embedder"]["name"]
-            self._embedder = get_embedder(
-                name, batch_size=self.config.embedder.batch_size, max_seq_length=self.config.embedder.max_seq_length
-            )
+                col.snapshot()  # repairs a switch of embedder that was killed halfway, before it is read
+                self._embedder = embedder_for(col, **options)  # the one it was built (or tuned) with
+            else:
+                self._embedder = get_embedder(self.config.embedder.name, **options)
         return self._embedder
+
+    def reranker(self) -> Reranker | None:
+        """The collection's own reranker (``kenning tune`` trains it), unless ``retrieval.rerank`` is ``none``."""
+        if self.config.retrieval.rerank == "none":
+            return None
+        if self._reranker is False:
+            self._reranker = reranker_for(self.collection())
+        return self._reranker  # type: ignore[return-value]
+
+    def rerank_depth(self) -> int:
+        """Candidates the reranker sees: ``retrieval.rerank_depth`` when set, else the depth it was tuned for."""
+        if "rerank_depth" in self.config.retrieval.model_fields_set:
+            return self.config.retrieval.rerank_depth
+        entry = self.collection().manifest.get("reranker") or {}
+        return int(entry.get("depth", self.config.retrieval.rerank_depth))
 
     def _open_existing(self) -> Collection | None:
         if self._collection is None:
@@ -139,15 +162,24 @@ class Engine:
         k: int | None = None,
         filters: Filters | Sequence[str] | None = None,
         reranker: Reranker | None = None,
-        rerank_depth: int = 30,
+        rerank_depth: int | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
-        """Ranked chunks for ``query``. With a ``reranker``, the top ``rerank_depth`` are reordered."""
+        """Ranked chunks for ``query``. With a reranker, the top ``rerank_depth`` are reordered.
+
+        The reranker is ``reranker`` when given, else the collection's own (see :meth:`reranker`); ``rerank=False``
+        turns reranking off for this call.
+        """
         col = self.collection()
         flt = filters if isinstance(filters, Filters) else Filters.parse(filters)
         mode = mode or self.config.retrieval.mode
         searcher = Searcher(col, self.embedder if mode != "bm25" else None, self.config.retrieval)
         k = k or self.config.retrieval.k
-        depth = max(k, rerank_depth) if reranker else k
+        if rerank is False:
+            reranker = None
+        elif reranker is None:
+            reranker = self.reranker()
+        depth = max(k, rerank_depth or self.rerank_depth()) if reranker else k
         hits = searcher.search(query, mode=mode, k=depth, filters=flt)
         if reranker is not None:
             hits = reranker.rerank(query, hits, k=k)
@@ -257,7 +289,8 @@ class Engine:
         if agent:
             check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
             return self._ask_agent(question, model, check, notes, filters, on_step, t0)
-        hits = self.search(question, k=k or cfg.k, filters=filters, reranker=reranker, rerank_depth=cfg.rerank_depth)
+        depth = cfg.rerank_depth if "rerank_depth" in cfg.model_fields_set else None
+        hits = self.search(question, k=k or cfg.k, filters=filters, reranker=reranker, rerank_depth=depth)
         packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
         reading = read_sources(self.embedder, question, packed)
         signals = self._signals(question, hits, reading)
@@ -434,6 +467,27 @@ class Engine:
             trace=tuple(result.trace),
         )
 
+    def tune(
+        self,
+        options: TuneOptions | None = None,
+        *,
+        llm: LLM | None = None,
+        progress: ProgressFn | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> TuneReport:
+        """Adapt the embedder and train a reranker from the collection's own chunks; adopt what wins (see
+        :mod:`kenning.train.tune`). ``llm`` writes extra questions when ``options.llm_queries`` asks for some."""
+        from .train.tune import tune
+
+        col = self.collection()
+        try:
+            report = tune(col, self.embedder, self.config.retrieval, options, llm=llm, progress=progress, say=say)
+        finally:  # the collection may have switched models: read it afresh next time
+            self.close()
+            self._embedder = None
+            self._reranker = False
+        return report
+
     def collections(self) -> list[str]:
         return list_collections(self.home)
 
@@ -448,6 +502,7 @@ class Engine:
             "embedder": col.manifest["embedder"],
             "chunking": col.manifest["chunking"],
             "snapshot": col.manifest.get("snapshot"),
+            "reranker": col.manifest.get("reranker"),
             "stale": col.is_stale(),
         }
 

@@ -15,7 +15,7 @@ import sys
 import typer
 
 from ..errors import KenningError
-from . import answering, answers_eval, collections, evaluation, sweep, synth  # noqa: F401 - registers the commands
+from . import answering, answers_eval, collections, evaluation, sweep, synth, tuning  # noqa: F401 - registers the commands
 from ._shared import app, err
 
 __all__ = ["app", "main"]

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
+from ..retrieve import hit_from_row
+from ..retrieve.searcher import Ranking
 from .datasets import load_beir
 from .metrics import evaluate_run
 from .trec import write_trec_run
@@ -23,6 +26,7 @@ from .trec import write_trec_run
 __all__ = ["evaluate_beir", "collapse_to_documents", "DEFAULT_METRICS"]
 
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+RERANKED = "+rerank"  # "hybrid+rerank": the mode's top chunks reordered by the collection's reranker
 
 
 def collapse_to_documents(
@@ -84,13 +88,26 @@ def evaluate_beir(
         "modes": {},
     }
     chunk_depth = depth * 2  # documents split into several chunks need more chunk hits to fill `depth` documents
+    reranker = None
+    if any(m.endswith(RERANKED) for m in modes):
+        reranker = engine.reranker()
+        if reranker is None:
+            raise ConfigError(
+                f"collection {col.name!r} has no reranker for mode {next(m for m in modes if m.endswith(RERANKED))!r}; "
+                f"train one with: kenning tune --collection {col.name}"
+            )
+        result["reranker"] = (col.manifest.get("reranker") or {}).get("path")
+        result["rerank_depth"] = engine.rerank_depth()
     for mode in modes:
         t0 = time.perf_counter()
         run: dict[str, dict[str, float]] = {}
         batch = 64
+        base = mode.removesuffix(RERANKED)
         for start in range(0, len(qids), batch):
-            rankings = searcher.rank_many(texts[start : start + batch], mode=mode, k=chunk_depth, snapshot=snap)
+            rankings = searcher.rank_many(texts[start : start + batch], mode=base, k=chunk_depth, snapshot=snap)
             for qid, ranking in zip(qids[start : start + batch], rankings, strict=False):
+                if base != mode:
+                    ranking = _reranked(reranker, ds.queries[qid], ranking, col, snap, engine.rerank_depth())
                 run[qid] = collapse_to_documents(ranking.positions, ranking.scores, doc_of_position, depth)
             if progress:
                 progress(mode, min(start + batch, len(qids)), len(qids))
@@ -107,3 +124,17 @@ def evaluate_beir(
             write_trec_run(run, path, tag=f"kenning-{mode}", depth=depth)
             result["modes"][mode]["run_file"] = str(path)
     return result
+
+
+def _reranked(reranker: Any, query: str, ranking: Ranking, col: Any, snap: Any, depth: int) -> Ranking:
+    """``ranking`` with its top ``depth`` chunks reordered by ``reranker``; the rest keep their order below them."""
+    top = ranking.positions[:depth]
+    rowids = snap.rowids[top].tolist()
+    rows = col.catalog.chunk_rows(rowids)
+    hits = [hit_from_row(rows[r], n, 0.0) for n, r in enumerate(rowids, 1) if r in rows]
+    position_of = {rows[r].chunk_id: int(p) for p, r in zip(top.tolist(), rowids, strict=True) if r in rows}
+    order = [position_of[h.chunk_id] for h in reranker.rerank(query, hits)]
+    rest = [int(p) for p in ranking.positions[depth:].tolist()]
+    positions = np.asarray(order + rest, dtype=np.int64)
+    scores = np.arange(len(positions), 0, -1, dtype=np.float64)  # rank order; collapse keeps it
+    return Ranking(positions, scores, ranking.ranks)
