@@ -20,6 +20,12 @@ def _run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def _main(*args: str) -> tuple[int, str, str]:
+    """The real entry point in a subprocess: errors become a message and exit code 1."""
+    proc = subprocess.run([sys.executable, "-m", "kenning.cli", *args], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def _tiny_beir(root: Path) -> Path:
     root.mkdir(parents=True)
     docs = [
@@ -112,3 +118,56 @@ def test_errors_are_messages_not_tracebacks(home: Path, tmp_path: Path) -> None:
         [*env_cmd, "search", "x", "--home", str(home), "--collection", "../evil"], capture_output=True, text=True
     )
     assert proc.returncode == 1 and "not allowed" in proc.stderr
+
+
+def test_search_follows_retrieval_settings_from_kenning_toml(home: Path, small_corpus: Path) -> None:
+    """One door: `kenning search` means what Engine.search means, settings included."""
+    assert _run("index", str(small_corpus), "--home", str(home))[0] == 0
+    (home / "kenning.toml").write_text("[retrieval]\nmode = \"dense\"\nk = 3\n")
+    code, out, _ = _run("search", "tomatoes in full sun", "--home", str(home), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["mode"] == "dense" and len(data["hits"]) == 3
+    assert all(set(h["ranks"]) == {"dense"} for h in data["hits"])
+
+
+def _adopt_untrained_reranker(home: Path, collection: str) -> None:
+    """A real CrossEncoder (MiniLM with a fresh head) made the collection's reranker, as kenning tune would."""
+    from kenning.index import Collection
+    from kenning.index.adopt import adopt_reranker
+    from kenning.providers.embedders import get_embedder, import_sentence_transformers
+
+    st = import_sentence_transformers("test")
+    folder = home.parent / "ce"
+    st.CrossEncoder(str(get_embedder("minilm").folder), num_labels=1, device="cpu").save_pretrained(str(folder))
+    col = Collection.open(home, collection)
+    with col.locked():
+        adopt_reranker(col, folder, {"path": "models/reranker-test", "depth": 4, "fusion": "none", "lineage": {}})
+    col.close()
+
+
+def test_a_collection_reranker_serves_search_and_eval_beir(home: Path, tmp_path: Path) -> None:
+    ds = _tiny_beir(tmp_path / "tiny")
+    code, _, _ = _run("eval", "beir", str(ds), "--home", str(home), "-c", "tiny", "--mode", "bm25")
+    assert code == 0
+    code, _, err = _main("eval", "beir", str(ds), "--home", str(home), "-c", "tiny", "--mode", "hybrid+rerank")
+    assert code == 1 and "no reranker" in err and "kenning tune" in err
+    _adopt_untrained_reranker(home, "tiny")
+    code, out, _ = _run(
+        "eval", "beir", str(ds), "--home", str(home), "-c", "tiny", "--mode", "hybrid,hybrid+rerank", "--json"
+    )
+    result = json.loads(out)
+    assert code == 0 and set(result["modes"]) == {"hybrid", "hybrid+rerank"} and result["rerank_depth"] == 4
+    code, out, _ = _run("search", "caffeine and sleep", "--home", str(home), "-c", "tiny", "--json", "-k", "2")
+    assert code == 0 and all("first_stage" in h["ranks"] for h in json.loads(out)["hits"])
+    code, out, _ = _run("search", "caffeine and sleep", "--home", str(home), "-c", "tiny", "--json", "--no-rerank")
+    assert code == 0 and not any("first_stage" in h["ranks"] for h in json.loads(out)["hits"])
+    code, out, _ = _run("info", "--home", str(home), "-c", "tiny", "--json")
+    assert json.loads(out)["reranker"]["path"] == "models/reranker-test"
+
+
+def test_tune_on_too_small_a_collection_is_a_clear_error(home: Path, small_corpus: Path) -> None:
+    assert _run("index", str(small_corpus), "--home", str(home))[0] == 0
+    code, _, err = _main("tune", "--home", str(home), "--budget", "10m")
+    assert code == 1 and "at least 50" in err and "Traceback" not in err
+    code, _, err = _main("tune", "--home", str(home), "--budget", "soon")
+    assert code == 1 and "45m" in err

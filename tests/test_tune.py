@@ -309,3 +309,46 @@ def test_a_switch_killed_before_its_manifest_write_finishes_on_next_open(scifact
     on_disk = json.loads((home / "collections" / "sci" / "manifest.json").read_text())
     assert on_disk["embedder"]["model"] == entry["model"]
     engine.close()
+
+
+def test_a_disk_that_fills_while_re_embedding_leaves_the_old_index_serving(scifact_home: Path, tmp_path: Path) -> None:
+    """Writes past a file-size limit fail inside SQLite, as on a full disk: clear error, nothing switched, resumable."""
+    import subprocess
+    import sys
+
+    home = _copy_home(scifact_home, tmp_path / "h")
+    before = json.loads((home / "collections" / "sci" / "manifest.json").read_text())
+    script = f"""
+import resource, signal, sys
+from pathlib import Path
+from kenning.errors import KenningError
+from kenning.index import Collection
+from kenning.index.adopt import stage_vectors
+from kenning.providers.embedders import SentenceTransformerEmbedder
+col = Collection.open(Path({str(home)!r}), "sci")
+emb = SentenceTransformerEmbedder("minilm", model_id="test/other")
+emb.embed(["load the model before the limit"])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+try:
+    with col.locked():
+        stage_vectors(col, emb, "test/other")
+except KenningError as exc:
+    print("ERROR", exc)
+    sys.exit(3)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "cannot store vectors" in proc.stdout and "nothing searched has changed" in proc.stdout
+    after = json.loads((home / "collections" / "sci" / "manifest.json").read_text())
+    assert after == before
+    engine = Engine(home, collection="sci")
+    assert engine.search("white matter development in newborns", k=3)
+    from kenning.index.adopt import stage_vectors
+    from kenning.providers.embedders import SentenceTransformerEmbedder
+
+    col = engine.collection()
+    with col.locked():  # with room again, staging finishes what was left
+        done = stage_vectors(col, SentenceTransformerEmbedder("minilm", model_id="test/other"), "test/other")
+    assert 0 < done <= col.catalog.counts()[1]
+    engine.close()

@@ -48,12 +48,17 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     home: HomeOpt = None,
     collection: CollectionOpt = "default",
-    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
-    k: Annotated[int, typer.Option("--k", "-k", help="How many results.")] = 10,
+    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: [retrieval] mode).")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", help="How many results (default: [retrieval] k).")] = None,
     filter_: Annotated[
         list[str] | None, typer.Option("--filter", help="field=value: source=PREFIX, kind=html, ext=.md, KEY=VALUE.")
     ] = None,
-    reranker: Annotated[Path | None, typer.Option(help="A local cross-encoder folder to rerank with.")] = None,
+    reranker: Annotated[
+        Path | None, typer.Option(help="A local cross-encoder folder to rerank with (default: the collection's own).")
+    ] = None,
+    rerank: Annotated[
+        bool, typer.Option("--rerank/--no-rerank", help="--no-rerank: skip the collection's reranker.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection and show ranked chunks with their sources."""
@@ -63,10 +68,10 @@ def search(
     h = resolve_home(home)
     engine = Engine(h, collection=collection, config=load_config(h))
     rr = CrossEncoderReranker(reranker) if reranker else None
-    hits = engine.search(query, mode=mode, k=k, filters=filter_, reranker=rr)
+    hits = engine.search(query, mode=mode, k=k, filters=filter_, reranker=rr, rerank=None if rerank else False)
     engine.close()
     if as_json:
-        emit_json({"query": query, "mode": mode, "hits": hits})
+        emit_json({"query": query, "mode": mode or engine.config.retrieval.mode, "hits": hits})
     else:
         render.hits(Console(), query, hits)
 

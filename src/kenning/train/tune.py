@@ -42,7 +42,7 @@ from ..retrieve import Searcher
 from .embedder import train_embedder
 from .guard import RERANK, Decision, decide, evaluate_pairs, held_out, summarize
 from .negatives import Mined, mine_negatives
-from .pairs import Pair, make_pairs
+from .pairs import MIN_CHUNKS, Pair, make_pairs
 from .reranker import train_reranker
 from .trainer import ModelManifest, TrainConfig, device
 
@@ -168,7 +168,7 @@ def plan_tune(collection: Collection, embedder: Embedder, options: TuneOptions, 
     t0 = time.perf_counter()
     embedder.embed(texts)
     per_text = max((time.perf_counter() - t0) / max(1, len(texts)), 1e-4)
-    pairs = min(options.max_pairs, n_pairs or options.max_pairs)
+    pairs = min(options.max_pairs, n_pairs or options.max_pairs, 4 * n_chunks)  # cloze 3 a chunk, plus titles
     train_pairs = pairs * (1 - options.validation)
     val = min(options.max_validation, pairs * options.validation)
     fit_example = 3.0 * per_text * 2.3  # forward + backward of a query, a positive and a negative
@@ -278,6 +278,12 @@ def tune(
     started = time.perf_counter()
     if collection.snapshot() is None:
         raise InputError(f"collection {collection.name!r} is empty; index documents first")
+    n_chunks = collection.catalog.counts()[1]
+    if n_chunks < MIN_CHUNKS:
+        raise InputError(
+            f"collection {collection.name!r} has {n_chunks} chunks; tuning needs at least {MIN_CHUNKS} "
+            "(a few dozen documents) so that a held-out split can tell a better model from a worse one"
+        )
     base_folder = _tunable_folder(embedder) if options.embedder else None
     current_model = collection.manifest["embedder"]["model"]
     work = _Work(collection.folder / "tune" / "work", options.fingerprint() + ":" + current_model)
