@@ -14,6 +14,8 @@ from kenning.train.pairs import Pair, split_pairs
 from kenning.train.trainer import ModelManifest, TrainConfig
 from kenning.train.tune import TuneOptions, parse_budget
 
+from .llm_servers import OPENAI, llm_server  # noqa: F401 - llm_server is a fixture
+
 # ---------------------------------------------------------------------------------------------------- fixtures
 
 
@@ -351,4 +353,25 @@ except KenningError as exc:
     with col.locked():  # with room again, staging finishes what was left
         done = stage_vectors(col, SentenceTransformerEmbedder("minilm", model_id="test/other"), "test/other")
     assert 0 < done <= col.catalog.counts()[1]
+    engine.close()
+
+
+def test_an_llm_writes_extra_training_questions(scifact_home: Path, llm_server, monkeypatch) -> None:  # noqa: ANN001, F811
+    """With an LLM (here a local server speaking the OpenAI wire format), its questions join the pairs as 'llm'."""
+    from kenning.train.pairs import make_pairs
+
+    topics = ["diffusion imaging", "myelin growth", "preterm infants", "axon density", "fiber tracts", "brain water"]
+    for i, topic in enumerate(topics):
+        body = {"question": f"What did the study find about {topic} in sample {i}?", "answer": topic, "evidence": ""}
+        llm_server.reply(OPENAI.ok(json.dumps(body)))
+    monkeypatch.setenv(OPENAI.key_env, "test-key")
+    engine = Engine(scifact_home, collection="sci")
+    llm = OPENAI.make(llm_server)
+    try:
+        ps = make_pairs(engine.collection(), max_pairs=120, validation=0.3, llm=llm, llm_queries=4)
+    finally:
+        llm.close()
+    llm_pairs = [p for p in ps.train + ps.validation if p.source == "llm"]
+    assert ps.counts["llm"] == len(llm_pairs) >= 1
+    assert all(p.query.startswith("What did the study find") and p.positive for p in llm_pairs)
     engine.close()

@@ -37,8 +37,12 @@ def tune(
     ] = None,
     dim: Annotated[int | None, typer.Option(help="Keep this many vector dimensions (one of --matryoshka).")] = None,
     llm_queries: Annotated[
-        int, typer.Option(help="Also have the LLM write this many questions (a local model takes seconds each).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            help="Questions the LLM writes as well (default: 300 with a remote LLM configured, else 0; the local "
+            "generator takes seconds each, so ask for it explicitly)."
+        ),
+    ] = None,
     llm: LlmOpt = None,
     adopt: Annotated[
         bool, typer.Option("--adopt/--no-adopt", help="--no-adopt: train and report, change nothing.")
@@ -54,6 +58,8 @@ def tune(
 
     h = resolve_home(home)
     config = load_config(h, llm=llm_stage(llm))
+    if llm_queries is None:
+        llm_queries = 300 if config.llm.provider in ("openai", "anthropic") else 0
     options = TuneOptions(
         budget_seconds=parse_budget(budget),
         max_pairs=max_pairs,

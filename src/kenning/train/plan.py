@@ -110,7 +110,7 @@ def plan_tune(collection: Collection, embedder: Embedder, options: TuneOptions, 
     fit_example = 3.0 * per_text * 2.3  # forward + backward of a query, a positive and a negative
     pair_cost = 3.0 * per_text * 1.2  # one (query, text) pair through a cross-encoder, forward + backward
     est = {
-        "pairs": 0.002 * n_chunks + 2,
+        "pairs": 0.002 * n_chunks + 2 + 5.0 * options.llm_queries,  # an LLM question: ~1-2 s remote, ~8 s local
         "negatives": (pairs + 0) * per_text * 0.4 + 0.01 * pairs,
         "before": val * 0.02 + 2,
     }
