@@ -123,7 +123,7 @@ def test_errors_are_messages_not_tracebacks(home: Path, tmp_path: Path) -> None:
 def test_search_follows_retrieval_settings_from_kenning_toml(home: Path, small_corpus: Path) -> None:
     """One door: `kenning search` means what Engine.search means, settings included."""
     assert _run("index", str(small_corpus), "--home", str(home))[0] == 0
-    (home / "kenning.toml").write_text("[retrieval]\nmode = \"dense\"\nk = 3\n")
+    (home / "kenning.toml").write_text('[retrieval]\nmode = "dense"\nk = 3\n')
     code, out, _ = _run("search", "tomatoes in full sun", "--home", str(home), "--json")
     data = json.loads(out)
     assert code == 0 and data["mode"] == "dense" and len(data["hits"]) == 3
