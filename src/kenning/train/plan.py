@@ -107,8 +107,8 @@ def plan_tune(collection: Collection, embedder: Embedder, options: TuneOptions, 
     pairs = min(options.max_pairs, n_pairs or options.max_pairs, 4 * n_chunks)  # cloze 3 a chunk, plus titles
     train_pairs = pairs * (1 - options.validation)
     val = min(options.max_validation, pairs * options.validation)
-    fit_example = 3.0 * per_text * 2.3  # forward + backward of a query, a positive and a negative
-    pair_cost = 3.0 * per_text * 1.2  # one (query, text) pair through a cross-encoder, forward + backward
+    fit_example = 13.0 * per_text  # a query, a positive and a negative, forward + backward (measured: SciFact)
+    pair_cost = 5.0 * per_text  # one (query, text) pair through a cross-encoder, forward + backward (measured)
     est = {
         "pairs": 0.002 * n_chunks + 2 + 5.0 * options.llm_queries,  # an LLM question: ~1-2 s remote, ~8 s local
         "negatives": (pairs + 0) * per_text * 0.4 + 0.01 * pairs,
