@@ -114,7 +114,7 @@ def _per_query(run_file: Path, qrels: dict[str, dict[str, int]]) -> dict[str, di
     return {q: scores.per_query[q] for q in scores.queries}
 
 
-def measure(name: str, dataset: Path, home: Path, budget: str, work: Path) -> dict[str, Any]:
+def measure(name: str, dataset: Path, home: Path, budget: str, work: Path, extra: list[str]) -> dict[str, Any]:
     from kenning.evaluate.datasets import load_beir
 
     qrels = load_beir(dataset, "test").qrels
@@ -134,7 +134,7 @@ def measure(name: str, dataset: Path, home: Path, budget: str, work: Path) -> di
         home,
     )
     console.print(f"[bold]{name}[/]: kenning tune -c {name} --budget {budget}")
-    report, t_tune, peak = _kenning(["tune", "-c", name, "--budget", budget], home)
+    report, t_tune, peak = _kenning(["tune", "-c", name, "--budget", budget, *extra], home)
     after_modes = [*MODES] + (["hybrid+rerank"] if report["reranker"].get("adopted") else [])
     console.print(f"[bold]{name}[/]: after")
     after, _, _ = _kenning(
@@ -210,11 +210,17 @@ def main() -> None:
     parser.add_argument("--corpus", default="scifact,faq", help="comma-separated: scifact, faq, pubmedqa")
     parser.add_argument("--budget", default="60m", help="kenning tune --budget")
     parser.add_argument("--home", type=Path, default=None, help="index folder (default: a fresh temporary one)")
+    parser.add_argument("--max-pairs", type=int, default=None, help="kenning tune --max-pairs")
     args = parser.parse_args()
     load_start = [round(x, 2) for x in os.getloadavg()]
     work = Path(tempfile.mkdtemp(prefix="kenning-bench-tune-"))
     home = args.home or work / "home"
-    results: dict[str, Any] = {"budget": args.budget, "load_average_at_start": load_start, "corpora": {}}
+    results: dict[str, Any] = {
+        "budget": args.budget,
+        "max_pairs": args.max_pairs,
+        "load_average_at_start": load_start,
+        "corpora": {},
+    }
     for name in [c.strip() for c in args.corpus.split(",") if c.strip()]:
         if name == "scifact":
             dataset = _scifact_quick(work / "scifact-small") if args.quick else SCIFACT
@@ -225,7 +231,8 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown corpus {name!r}: scifact, faq or pubmedqa")
         budget = "20m" if args.quick else args.budget
-        results["corpora"][name] = r = measure(name, dataset, home, budget, work)
+        extra = ["--max-pairs", str(args.max_pairs)] if args.max_pairs else []
+        results["corpora"][name] = r = measure(name, dataset, home, budget, work, extra)
         print_table(
             f"{name}: nDCG@10 before → after kenning tune (budget {budget}, {r['tune']['seconds'] / 60:.1f} min, "
             f"peak {r['tune']['peak_rss_mb']:.0f} MB)",

@@ -34,6 +34,7 @@ __all__ = ["Pair", "PairSet", "make_pairs", "split_pairs", "SOURCES", "MIN_CHUNK
 
 SOURCES = ("cloze", "title", "heading", "llm")
 MIN_CHUNKS = 50  # fewer chunks than this cannot give a validation split that tells models apart
+_MIN_HELD_OUT = 40
 _FILE_LIKE = re.compile(r"^[\w.-]+\.\w{1,5}$|^[\w-]+$")
 _GENERIC_HEADINGS = {"introduction", "overview", "summary", "conclusion", "notes", "examples", "example", "see also"}
 
@@ -72,7 +73,8 @@ def make_pairs(
     seed: int = 0,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> PairSet:
-    """Up to ``max_pairs`` pairs from ``collection``; ``validation`` of the documents go to the validation split."""
+    """Up to ``max_pairs`` pairs from ``collection``; ``validation`` of them (by document) go to the validation split,
+    more in a small collection (up to 30 %) so that about 40 are held out."""
     _, n_chunks = collection.catalog.counts()
     if n_chunks < MIN_CHUNKS:
         raise InputError(
@@ -110,7 +112,9 @@ def make_pairs(
             add(_from_item(item, "cloze"))
     if len(pairs) > max_pairs:
         pairs = rng.sample(pairs, max_pairs)
-    train, held = split_pairs(pairs, validation=validation, seed=seed, max_validation=max_validation)
+    # a small collection holds out a larger share, so that the guard still has ~40 queries to judge by
+    share = max(validation, min(0.3, _MIN_HELD_OUT / max(1, len(pairs))))
+    train, held = split_pairs(pairs, validation=share, seed=seed, max_validation=max_validation)
     counts = dict(Counter(p.source for p in pairs))
     counts |= {"train": len(train), "validation": len(held), "documents": len({p.doc_id for p in pairs})}
     return PairSet(tuple(train), tuple(held), counts)
