@@ -243,6 +243,7 @@ def test_tune_end_to_end_adopts_atomically_resumes_and_serves(scifact_home: Path
         assert manifest["reranker"]["lineage"]["kind"] == "reranker"
         hits = Engine(home, collection="sci").search("white matter in newborn brains", k=5)
         assert all("first_stage" in h.ranks for h in hits)
+    assert not (home / "collections" / "sci" / "tune" / "work").exists()  # finished: the next run starts afresh
     html = (home / "collections" / "sci" / "tune" / "report.html").read_text()
     assert "before and after" in html and "<svg" in html
     # searching works with whatever was adopted, and the next run starts from the adopted models

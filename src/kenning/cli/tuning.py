@@ -116,4 +116,4 @@ def tune(
         if info.get("trained"):
             verdict = "adopted" if info.get("adopted") else "kept the current one"
             console.print(f"{what}: {verdict}: {info['decision']['reason']}")
-    console.print(f"{report.seconds / 60:.1f} min; report: {report.folder.parent / 'report.html'}")
+    console.print(f"{report.seconds / 60:.1f} min; report: {report.folder / 'report.html'}")

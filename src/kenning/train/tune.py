@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RetrievalConfig
-from ..errors import InputError
+from ..errors import InputError, MissingExtraError
 from ..index.adopt import adopt_embedder, adopt_reranker, reranker_for, stage_vectors, staged_snapshot
 from ..index.collection import Collection
 from ..providers.embedders import Embedder, SentenceTransformerEmbedder
@@ -430,7 +430,7 @@ def tune(
         }
     report = TuneReport(
         collection=collection.name,
-        folder=work.folder,
+        folder=collection.folder / "tune",
         pairs=counts,
         mining=mining,
         before=work.done("before")["summary"],  # type: ignore[index]
@@ -453,12 +453,13 @@ def tune(
     (out_dir / "report.json").write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
     from ..evaluate.report import write_report
 
-    write_report(report.to_json(), out_dir, title=f"kenning tune: {collection.name}", name="report")
-    if adopted_embedder or adopted_reranker:  # the work folder's models were copied in; keep its small JSON files
-        for sub in ("embedder", "reranker"):
-            shutil.rmtree(work.folder / sub, ignore_errors=True)
-        for step in ("embedder-guard", "reranker-guard"):
-            (work.folder / f"{step}.json").unlink(missing_ok=True)
+    try:
+        write_report(report.to_json(), out_dir, title=f"kenning tune: {collection.name}", name="report")
+    except MissingExtraError as exc:  # matplotlib draws the plots; the JSON report is complete without it
+        tell(f"no HTML report: {exc}")
+    # A finished run leaves only its report: adopted models were copied into the collection, refused ones are
+    # dropped, and the next `kenning tune` (a bigger budget, new documents) starts afresh. Only a killed run resumes.
+    shutil.rmtree(work.folder, ignore_errors=True)
     return report
 
 
