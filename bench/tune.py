@@ -118,39 +118,21 @@ def measure(name: str, dataset: Path, home: Path, budget: str, work: Path, extra
     from kenning.evaluate.datasets import load_beir
 
     qrels = load_beir(dataset, "test").qrels
+
+    def evaluate(modes: list[str], tag: str) -> tuple[dict[str, Any], float]:
+        run = str(work / f"{name}.{tag}.trec")
+        data, seconds, _ = _kenning(
+            ["eval", "beir", str(dataset), "-c", name, "--mode", ",".join(modes), "--run", run], home
+        )
+        return data, seconds
+
     console.print(f"[bold]{name}[/]: before")
-    before, t_before, _ = _kenning(
-        [
-            "eval",
-            "beir",
-            str(dataset),
-            "-c",
-            name,
-            "--mode",
-            ",".join(MODES),
-            "--run",
-            str(work / f"{name}.before.trec"),
-        ],
-        home,
-    )
+    before, t_before = evaluate(list(MODES), "before")
     console.print(f"[bold]{name}[/]: kenning tune -c {name} --budget {budget}")
     report, t_tune, peak = _kenning(["tune", "-c", name, "--budget", budget, *extra], home)
     after_modes = [*MODES] + (["hybrid+rerank"] if report["reranker"].get("adopted") else [])
     console.print(f"[bold]{name}[/]: after")
-    after, _, _ = _kenning(
-        [
-            "eval",
-            "beir",
-            str(dataset),
-            "-c",
-            name,
-            "--mode",
-            ",".join(after_modes),
-            "--run",
-            str(work / f"{name}.after.trec"),
-        ],
-        home,
-    )
+    after, _ = evaluate(after_modes, "after")
     rows: dict[str, Any] = {}
     per_before = {m: _per_query(work / f"{name}.before.{m}.trec", qrels) for m in MODES}
     for mode in after_modes:

@@ -158,33 +158,26 @@ def test_trainer_resumes_a_killed_run_from_its_checkpoint(tmp_path: Path) -> Non
         if done == 3:
             raise Killed
 
-    model = st.SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-    with pytest.raises(Killed):
-        fit(
+    def run(progress):  # noqa: ANN001, ANN202 - a fresh model each time, as a new process would load
+        model = st.SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        loss = MultipleNegativesRankingLoss(model)
+        return fit(
             model,
             kind="embedder",
             recipe="t",
             base="minilm",
             train=columns,
-            loss=MultipleNegativesRankingLoss(model),
+            loss=loss,
             out_dir=tmp_path / "m",
             config=config,
-            progress=kill_at_3,
+            progress=progress,
         )
+
+    with pytest.raises(Killed):
+        run(kill_at_3)
     assert (tmp_path / "m" / "checkpoints" / "checkpoint-2").is_dir()
     seen: list[int] = []
-    model = st.SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-    result = fit(
-        model,
-        kind="embedder",
-        recipe="t",
-        base="minilm",
-        train=columns,
-        loss=MultipleNegativesRankingLoss(model),
-        out_dir=tmp_path / "m",
-        config=config,
-        progress=lambda s, d, t: seen.append(d),
-    )
+    result = run(lambda s, d, t: seen.append(d))
     assert seen == [3, 4]  # resumed after step 2, not from the start
     manifest = ModelManifest.read(tmp_path / "m")
     assert manifest == result.manifest and manifest.steps == 4 and manifest.stopped == "completed"
