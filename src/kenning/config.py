@@ -23,6 +23,7 @@ from .errors import ConfigError
 __all__ = [
     "IngestConfig",
     "ChunkingConfig",
+    "ContextConfig",
     "EmbedderConfig",
     "IndexingConfig",
     "LexicalConfig",
@@ -58,14 +59,18 @@ class IngestConfig(_Stage):
 class ChunkingConfig(_Stage):
     """How documents are split. Sizes are in tokens of ``tokenizer`` (a tiktoken encoding, bundled offline)."""
 
-    strategy: Literal["fixed", "recursive", "structure"] = Field(
+    strategy: Literal["fixed", "recursive", "structure", "semantic"] = Field(
         "structure",
         description="fixed: token windows; recursive: paragraph → sentence → word; "
-        "structure: split at headings first, then recursively inside each section.",
+        "structure: split at headings first, then recursively inside each section; semantic: split where the "
+        "embeddings of neighbouring sentences differ most (costs one embedding per sentence).",
     )
     size: int = Field(500, gt=0, le=100_000, description="Target chunk size in tokens.")
     overlap: int = Field(50, ge=0, description="Tokens shared by neighbouring chunks.")
     tokenizer: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
+    semantic_percentile: float = Field(
+        95.0, gt=0, lt=100, description="semantic: break where the adjacent-sentence distance exceeds this percentile."
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingConfig:
@@ -74,7 +79,44 @@ class ChunkingConfig(_Stage):
         return self
 
     def fingerprint(self) -> str:
-        return f"{self.strategy}:{self.size}:{self.overlap}:{self.tokenizer}"
+        out = f"{self.strategy}:{self.size}:{self.overlap}:{self.tokenizer}"
+        if self.strategy == "semantic":
+            out += f":p{self.semantic_percentile:g}"
+        return out
+
+
+class ContextConfig(_Stage):
+    """Context given back to each chunk before it is embedded and BM25-indexed.
+
+    The stored chunk text and its citation offsets never change: only the text that is embedded and searched does.
+    ``headers`` prepends the document title and heading path; ``llm`` prepends a sentence an LLM wrote to situate the
+    chunk in its document (cached by content, so re-indexing pays only for new chunks); ``late_chunking`` embeds
+    the whole document (up to the embedder's window) at token level and mean-pools each chunk's tokens.
+    """
+
+    headers: bool = Field(False, description="Prepend 'title › heading › subheading' to the indexed text.")
+    llm: bool = Field(False, description="Prepend an LLM-written sentence that situates the chunk in its document.")
+    llm_model: str = Field(
+        "",
+        description="PROVIDER:MODEL for the situating sentences (e.g. local:qwen2.5-0.5b, anthropic:claude-3-5-haiku); "
+        "empty: the [llm] settings, else the packaged local generator.",
+    )
+    document_tokens: int = Field(
+        2000, gt=50, le=200_000, description="How much of the document (around the chunk) the LLM is shown."
+    )
+    max_tokens: int = Field(100, gt=5, le=1000, description="Longest situating context kept; longer ones are cut.")
+    late_chunking: bool = Field(False, description="Pool chunk vectors from token embeddings of the whole document.")
+
+    def fingerprint(self) -> str:
+        """What decides the indexed text and vectors (empty when no context is added, as before this setting)."""
+        parts = []
+        if self.headers:
+            parts.append("h")
+        if self.llm:
+            parts.append(f"llm={self.llm_model or 'default'}/{self.document_tokens}/{self.max_tokens}")
+        if self.late_chunking:
+            parts.append("late")
+        return ",".join(parts)
 
 
 class EmbedderConfig(_Stage):
@@ -125,11 +167,21 @@ class RetrievalConfig(_Stage):
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     candidates: int = Field(100, gt=0, description="How deep each retriever goes before fusion.")
-    rerank: Literal["auto", "none"] = Field(
+    rerank: Literal["auto", "none", "llm"] = Field(
         "auto",
-        description="auto: rerank with the collection's own reranker when `kenning tune` adopted one; none: never.",
+        description="auto: rerank with the collection's own reranker when `kenning tune` adopted one; none: never; "
+        "llm: the configured LLM (else the packaged local one) reorders the top rerank_depth.",
     )
     rerank_depth: int = Field(30, gt=0, le=500, description="Candidates the reranker reorders (default: as tuned).")
+    llm_rerank: Literal["pointwise", "listwise"] = Field(
+        "listwise", description="LLM reranking: one relevance score per candidate, or one ranking of all of them."
+    )
+    transform: Literal["none", "hyde", "multi"] = Field(
+        "none",
+        description="Query transform: hyde embeds an LLM-written hypothetical answer; multi searches LLM rewrites of "
+        "the question too and fuses them by RRF.",
+    )
+    rewrites: int = Field(3, gt=0, le=10, description="multi: how many rewrites the LLM writes.")
 
 
 class LLMConfig(_Stage):
@@ -164,6 +216,12 @@ class AnswerConfig(_Stage):
     k: int = Field(6, gt=0, le=100, description="Chunks given to the generator (after reranking).")
     rerank_depth: int = Field(30, gt=0, le=500, description="Candidates a reranker sees, when one is set.")
     context_tokens: int = Field(3000, gt=100, description="Token budget for the numbered sources in the prompt.")
+    parent: Literal["none", "section"] = Field(
+        "none",
+        description="section: the generator reads each source's surrounding section (within parent_tokens) while "
+        "citations still point to the chunk and its exact offsets.",
+    )
+    parent_tokens: int = Field(600, gt=10, le=20_000, description="Token budget of one expanded source.")
     local_context_tokens: int = Field(
         320,
         gt=40,
@@ -193,6 +251,7 @@ class KenningConfig(_Stage):
 
     ingest: IngestConfig = IngestConfig()
     chunking: ChunkingConfig = ChunkingConfig()
+    context: ContextConfig = ContextConfig()
     embedder: EmbedderConfig = EmbedderConfig()
     indexing: IndexingConfig = IndexingConfig()
     lexical: LexicalConfig = LexicalConfig()
@@ -200,6 +259,32 @@ class KenningConfig(_Stage):
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LLMConfig = LLMConfig()
     answer: AnswerConfig = AnswerConfig()
+    collections: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Per-collection settings that win over the stages above: [collections.NAME.retrieval] …",
+    )
+
+    def for_collection(self, name: str) -> KenningConfig:
+        """These settings with ``[collections.NAME.*]`` applied on top (fields set there count as set explicitly).
+
+        >>> cfg = build(KenningConfig, {"collections": {"faq": {"retrieval": {"transform": "hyde"}}}})
+        >>> cfg.for_collection("faq").retrieval.transform, cfg.for_collection("other").retrieval.transform
+        ('hyde', 'none')
+        """
+        own = self.collections.get(name)
+        if not own:
+            return self
+        data: dict[str, Any] = {}
+        for stage in type(self).model_fields:
+            if stage == "collections":
+                continue
+            value = getattr(self, stage)
+            data[stage] = {f: getattr(value, f) for f in value.model_fields_set}
+        for stage, values in own.items():
+            if stage == "collections" or stage not in type(self).model_fields:
+                raise ConfigError(f"collections.{name}.{stage}: not a settings section")
+            data.setdefault(stage, {}).update(values)
+        return build(type(self), data, where=f"settings of collection {name!r}")
 
     @classmethod
     def load(cls, home: Path, **overrides: dict[str, Any]) -> KenningConfig:

@@ -56,7 +56,7 @@ class Engine:
     ) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.collection_name = collection
-        self.config = config or KenningConfig.load(self.home)
+        self.config = (config or KenningConfig.load(self.home)).for_collection(collection)
         self._embedder = embedder
         self._collection: Collection | None = None
         self._llm: LLM | None | bool = False  # False: not built yet
