@@ -138,3 +138,11 @@ def test_overlap_must_be_below_size() -> None:
 def test_default_is_about_500_tokens_with_50_overlap() -> None:
     cfg = ChunkingConfig()
     assert (cfg.size, cfg.overlap, cfg.strategy) == (500, 50, "structure")
+
+
+def test_unknown_strategy_names_the_known_ones() -> None:
+    # The config's Literal already refuses unknown names; the registry is the second gate, for configs built
+    # without validation (model_construct) and for strategies a plugin forgot to register.
+    cfg = ChunkingConfig.model_construct(**{**ChunkingConfig().model_dump(), "strategy": "sentencepiece"})
+    with pytest.raises(ConfigError, match="sentencepiece.*fixed, recursive, structure"):
+        Chunker(cfg)

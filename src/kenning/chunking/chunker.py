@@ -1,4 +1,4 @@
-"""Document → chunks, by one of three strategies.
+"""Document → chunks, by a strategy named in :data:`STRATEGIES`.
 
 - ``fixed``: windows of ``size`` tokens that overlap by ``overlap`` tokens.
 - ``recursive``: paragraphs, then lines, then sentences, then words, packed into chunks of at most ``size`` tokens;
@@ -6,6 +6,10 @@
 - ``structure``: split at the document's headings first (Markdown, HTML, reST), pack small neighbouring sections
   whole into one chunk, and split large sections recursively. Every chunk carries its heading path, which starts
   with the document's title.
+
+A strategy is a function ``(chunker, tokenized_text, document) -> [(start, end, heading_path), ...]``; the chunker
+strips whitespace from each span, numbers the spans and counts their tokens, so every strategy gets exact offsets
+and ids for free.
 
 >>> from kenning.config import ChunkingConfig
 >>> from kenning.types import Document, Section
@@ -16,12 +20,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..config import ChunkingConfig
+from ..errors import ConfigError
 from ..types import Chunk, Document, Section
 from .split import fixed_windows, merge_spans, recursive_spans
 from .tokens import TokenizedText, get_tokenizer
 
-__all__ = ["Chunker", "section_ranges"]
+__all__ = ["Chunker", "STRATEGIES", "Span", "section_ranges"]
+
+Span = tuple[int, int, tuple[str, ...]]
 
 
 def section_ranges(text_len: int, sections: tuple[Section, ...]) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -59,17 +68,15 @@ class Chunker:
 
     def __init__(self, config: ChunkingConfig | None = None) -> None:
         self.config = config or ChunkingConfig()
+        if self.config.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown chunking strategy {self.config.strategy!r}; known: {', '.join(sorted(STRATEGIES))}"
+            )
         self.tokenizer = get_tokenizer(self.config.tokenizer)
 
     def chunk(self, doc: Document) -> list[Chunk]:
         tt = self.tokenizer.tokenize(doc.text)
-        cfg = self.config
-        if cfg.strategy == "fixed":
-            spans = [(s, e, ()) for s, e in fixed_windows(tt, 0, len(doc.text), cfg.size, cfg.overlap)]
-        elif cfg.strategy == "recursive":
-            spans = self._recursive(tt, 0, len(doc.text), ())
-        else:
-            spans = self._structure(tt, doc)
+        spans = STRATEGIES[self.config.strategy](self, tt, doc)
         chunks = []
         for s, e, path in spans:
             s, e = _strip(doc.text, s, e)
@@ -90,41 +97,69 @@ class Chunker:
             )
         return chunks
 
-    def _recursive(
-        self, tt: TokenizedText, start: int, end: int, path: tuple[str, ...]
-    ) -> list[tuple[int, int, tuple[str, ...]]]:
-        pieces = recursive_spans(tt, start, end, self.config.size)
-        return [(s, e, path) for s, e in merge_spans(tt, pieces, self.config.size, self.config.overlap)]
 
-    def _structure(self, tt: TokenizedText, doc: Document) -> list[tuple[int, int, tuple[str, ...]]]:
-        size = self.config.size
-        out: list[tuple[int, int, tuple[str, ...]]] = []
-        group: list[tuple[int, int, tuple[str, ...]]] = []  # whole small sections packed together
-        group_tokens = 0
+def recursive_chunks(
+    tt: TokenizedText, start: int, end: int, path: tuple[str, ...], size: int, overlap: int
+) -> list[Span]:
+    """``text[start:end]`` split at the largest separators that fit, packed into spans of at most ``size`` tokens."""
+    pieces = recursive_spans(tt, start, end, size)
+    return [(s, e, path) for s, e in merge_spans(tt, pieces, size, overlap)]
 
-        def flush() -> None:
-            nonlocal group, group_tokens
-            if group:
-                out.append((group[0][0], group[-1][1], _common_prefix([g[2] for g in group])))
-            group, group_tokens = [], 0
 
-        title = (doc.title,) if doc.title else ()
-        for s, e, path in section_ranges(len(doc.text), doc.sections):
-            if title and path[:1] != title:
-                path = title + path  # "VACUUM › Notes", not just "Notes", when the page title is no heading
-            if not doc.text[s:e].strip():
-                continue
-            n = tt.count(s, e)
-            if n > size:
-                flush()
-                out.extend(self._recursive(tt, s, e, path))
-                continue
-            if group_tokens + n > size:
-                flush()
-            group.append((s, e, path))
-            group_tokens += n
-        flush()
-        return out
+def titled_sections(doc: Document) -> list[Span]:
+    """:func:`section_ranges` with the document's title put in front of every heading path."""
+    title = (doc.title,) if doc.title else ()
+    out = []
+    for s, e, path in section_ranges(len(doc.text), doc.sections):
+        if title and path[:1] != title:
+            path = title + path  # "VACUUM › Notes", not just "Notes", when the page title is no heading
+        out.append((s, e, path))
+    return out
+
+
+def _fixed(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]:
+    cfg = chunker.config
+    return [(s, e, ()) for s, e in fixed_windows(tt, 0, len(doc.text), cfg.size, cfg.overlap)]
+
+
+def _recursive(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]:
+    return recursive_chunks(tt, 0, len(doc.text), (), chunker.config.size, chunker.config.overlap)
+
+
+def _structure(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]:
+    size, overlap = chunker.config.size, chunker.config.overlap
+    out: list[Span] = []
+    group: list[Span] = []  # whole small sections packed together
+    group_tokens = 0
+
+    def flush() -> None:
+        nonlocal group, group_tokens
+        if group:
+            out.append((group[0][0], group[-1][1], _common_prefix([g[2] for g in group])))
+        group, group_tokens = [], 0
+
+    for s, e, path in titled_sections(doc):
+        if not doc.text[s:e].strip():
+            continue
+        n = tt.count(s, e)
+        if n > size:
+            flush()
+            out.extend(recursive_chunks(tt, s, e, path, size, overlap))
+            continue
+        if group_tokens + n > size:
+            flush()
+        group.append((s, e, path))
+        group_tokens += n
+    flush()
+    return out
+
+
+# The registry: a new strategy is one function and one entry here, never another branch in Chunker.chunk.
+STRATEGIES: dict[str, Callable[[Chunker, TokenizedText, Document], list[Span]]] = {
+    "fixed": _fixed,
+    "recursive": _recursive,
+    "structure": _structure,
+}
 
 
 def _strip(text: str, s: int, e: int) -> tuple[int, int]:
