@@ -21,6 +21,7 @@ __all__ = [
     "Hit",
     "Skipped",
     "IndexReport",
+    "ContextReport",
     "Usage",
     "Citation",
     "VerdictLabel",
@@ -69,6 +70,7 @@ class Chunk:
     end: int
     n_tokens: int
     heading_path: tuple[str, ...] = ()
+    context: str = ""  # prepended to ``text`` for embedding and BM25 only (see kenning.index.context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,20 @@ class IndexReport:
     seconds: float
     skipped: tuple[Skipped, ...] = ()
     published_version: int | None = None
+    context: ContextReport | None = None  # LLM situating contexts written for this run, when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class ContextReport:
+    """What giving chunks an LLM-written context cost in one run (cached contexts cost nothing)."""
+
+    model: str
+    written: int  # contexts the LLM wrote in this run
+    reused: int  # contexts found in the cache
+    empty: int  # replies with no usable text (the chunk is indexed with its headers only)
+    cut: int  # replies longer than context.max_tokens, cut at a sentence end
+    usage: Usage
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +146,7 @@ class Usage:
     completion_tokens: int = 0
     cost_usd: float | None = None
     calls: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider read from its prompt cache (counted in prompt_tokens too)
 
     def __add__(self, other: Usage) -> Usage:
         both_unknown = self.cost_usd is None and other.cost_usd is None
@@ -139,6 +156,7 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             cost,
             self.calls + other.calls,
+            self.cached_tokens + other.cached_tokens,
         )
 
     @property

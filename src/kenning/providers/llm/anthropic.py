@@ -119,33 +119,38 @@ class AnthropicLLM(RemoteLLM):
     def _body(
         self, messages: Sequence[Message], max_tokens: int, temperature: float, *, prefill: str
     ) -> dict[str, Any]:
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
-        turns: list[dict[str, str]] = []
+        system = [m for m in messages if m.role == "system"]
+        turns: list[dict[str, Any]] = []
         for m in messages:
             if m.role == "system":
                 continue
             if turns and turns[-1]["role"] == m.role:
-                turns[-1]["content"] += "\n\n" + m.content
+                turns[-1]["parts"].append(m)
             else:
-                turns.append({"role": m.role, "content": m.content})
+                turns.append({"role": m.role, "parts": [m]})
+        rendered = [{"role": t["role"], "content": _content(t["parts"])} for t in turns]
         if prefill:
-            turns.append({"role": "assistant", "content": prefill})
+            rendered.append({"role": "assistant", "content": prefill})
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": max_tokens,
-            "messages": turns,
+            "messages": rendered,
             "temperature": temperature,
         }
         if system:
-            body["system"] = system
+            body["system"] = _content(system)
         return body
 
     def _usage(self, raw: dict[str, Any]) -> Usage:
-        prompt = sum(
-            int(raw.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
+        fresh = int(raw.get("input_tokens") or 0)
+        written = int(raw.get("cache_creation_input_tokens") or 0)
+        read = int(raw.get("cache_read_input_tokens") or 0)
         completion = int(raw.get("output_tokens") or 0)
-        return Usage(prompt, completion, self._prices.cost(self.model, prompt, completion), calls=1)
+        price = self._prices.lookup(self.model)
+        cost = None
+        if price is not None:  # a cache write costs 1.25x the input price, a cache read 0.1x (Anthropic's pricing)
+            cost = ((fresh + 1.25 * written + 0.1 * read) * price[0] + completion * price[1]) / 1_000_000
+        return Usage(fresh + written + read, completion, cost, calls=1, cached_tokens=read)
 
     def _parse(self, data: dict[str, Any], prefill: str) -> Completion:
         if data.get("type") == "error" or isinstance(data.get("error"), dict):
@@ -207,3 +212,20 @@ class AnthropicLLM(RemoteLLM):
         yield Completion(
             text="".join(pieces), model=self.name, usage=self._usage(counts), finish_reason=_STOP.get(stop, stop)
         )
+
+
+def _content(parts: Sequence[Message]) -> str | list[dict[str, Any]]:
+    """One turn's (or the system prompt's) content: a plain string, or text blocks when a part asks to be cached.
+
+    A part with ``cache=True`` gets ``cache_control``, so Anthropic caches the prompt up to and including it (a
+    document that many calls share is then read at a tenth of the price).
+    """
+    if not any(m.cache for m in parts):
+        return "\n\n".join(m.content for m in parts)
+    blocks: list[dict[str, Any]] = []
+    for m in parts:
+        block: dict[str, Any] = {"type": "text", "text": m.content}
+        if m.cache:
+            block["cache_control"] = {"type": "ephemeral"}
+        blocks.append(block)
+    return blocks

@@ -28,8 +28,12 @@ T = TypeVar("T", bound=BaseModel)
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One chat turn. ``cache=True`` marks a long prefix that many calls share (a document): providers with explicit
+    prompt caching (Anthropic's ``cache_control``) cache the prompt up to it; others cache prefixes on their own."""
+
     role: Role
     content: str
+    cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,11 @@ class OpenAICompatibleLLM(RemoteLLM):
         if not isinstance(raw, dict) or not isinstance(raw.get("prompt_tokens"), int):
             return None
         prompt, completion = raw["prompt_tokens"], int(raw.get("completion_tokens") or 0)
-        return Usage(prompt, completion, self._cost(model, prompt, completion), calls=1)
+        details = raw.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        # the prompt prefix OpenAI (and llama.cpp servers) read from their automatic cache; billed like the rest here
+        cached = cached if isinstance(cached, int) else 0
+        return Usage(prompt, completion, self._cost(model, prompt, completion), calls=1, cached_tokens=cached)
 
     def _cost(self, reported_model: str, prompt: int, completion: int) -> float | None:
         spent = self._prices.cost(self.model, prompt, completion)
