@@ -1,7 +1,7 @@
 """Rerankers: reorder the top hits of a first-stage search with a stronger model.
 
->>> from kenning.rerank import Reranker, CrossEncoderReranker
->>> isinstance(CrossEncoderReranker, type)
+>>> from kenning.rerank import Reranker, CrossEncoderReranker, LLMReranker
+>>> isinstance(LLMReranker, type)
 True
 """
 
@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from .base import Reranker
 from .cross_encoder import CrossEncoderReranker
+from .llm import LLMReranker
 
-__all__ = ["Reranker", "CrossEncoderReranker"]
+__all__ = ["Reranker", "CrossEncoderReranker", "LLMReranker"]

@@ -61,9 +61,10 @@ class Searcher:
         mode: str | None = None,
         k: int | None = None,
         filters: Filters | None = None,
+        embed: Sequence[str] | None = None,
     ) -> list[list[Hit]]:
         snap = self.collection.snapshot()
-        rankings = self.rank_many(queries, mode=mode, k=k, filters=filters, snapshot=snap)
+        rankings = self.rank_many(queries, mode=mode, k=k, filters=filters, snapshot=snap, embed=embed)
         return [self._hits(snap, r, mode or self.config.mode) for r in rankings]
 
     def rank_many(
@@ -74,8 +75,15 @@ class Searcher:
         k: int | None = None,
         filters: Filters | None = None,
         snapshot: Snapshot | None = None,
+        embed: Sequence[str] | None = None,
     ) -> list[Ranking]:
-        """Rank positions for each query; the cheap core that evaluation and benchmarks call directly."""
+        """Rank positions for each query; the cheap core that evaluation and benchmarks call directly.
+
+        ``embed`` (one text per query) is what dense search embeds instead of the query itself, while BM25 still
+        matches the query: HyDE embeds a hypothetical answer but keeps the user's exact words for BM25.
+        """
+        if embed is not None and len(embed) != len(queries):
+            raise ConfigError(f"embed needs one text per query, got {len(embed)} for {len(queries)}")
         mode = mode or self.config.mode
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -94,7 +102,7 @@ class Searcher:
         if mode in ("dense", "hybrid"):
             if self.embedder is None:
                 raise ConfigError(f"mode {mode!r} needs an embedder")
-            qvecs = self.embedder.embed(list(queries), is_query=True)
+            qvecs = self.embedder.embed(list(queries if embed is None else embed), is_query=True)
         out = []
         for i, query in enumerate(queries):
             lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}

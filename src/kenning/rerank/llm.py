@@ -1,0 +1,179 @@
+"""An LLM as reranker: it reads the query and the top candidates and says which answer it best.
+
+Two styles, both with prompts visible below:
+
+- ``listwise`` (RankGPT, Sun et al., 2023): one prompt lists the numbered candidates; the model replies with the
+  numbers best first. One call per query. Each passage is cut to a token budget so that all of them fit a small
+  local model's context window (kenning's local runner opens 8192 tokens; the default budget assumes 4096 so the
+  prompt also fits the smaller windows common on Ollama and llama.cpp servers). Candidates the model leaves out keep
+  their first-stage order after the ranked ones; numbers that name no candidate, and repeats, are ignored.
+- ``pointwise``: one call per candidate asking for a 0–3 relevance grade; a stable sort by grade keeps the
+  first-stage order among equal grades. Costs ``len(hits)`` calls but each prompt is small and independent.
+
+A model failure (an unreachable server, no valid JSON after a retry) never fails the search: the first-stage order
+is kept and :attr:`LLMReranker.last_notes` says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from ..chunking.tokens import get_tokenizer
+from ..errors import ConfigError, ProviderError
+from ..providers.llm.base import LLM, Message, complete_json
+from ..types import Hit, Usage
+
+__all__ = ["LLMReranker", "LISTWISE_PROMPT", "POINTWISE_PROMPT", "PROMPT_VERSION", "STYLES"]
+
+PROMPT_VERSION = "llm-rerank-v1"
+"""Bumped whenever a prompt below changes, so measured results can name the prompt they were taken with."""
+
+STYLES = ("listwise", "pointwise")
+
+LISTWISE_PROMPT = """\
+Below are {n} numbered passages and a search query. Rank the passages by how well they answer the query, most \
+relevant first. Reply with only JSON: {{"ranking": [numbers of the passages, best first]}}. You may leave out \
+passages that are unrelated to the query.
+
+{passages}
+
+Query: {query}"""
+
+POINTWISE_PROMPT = """\
+How well does the passage answer the search query?
+3 = it answers the query; 2 = it partly answers it; 1 = same topic but no answer; 0 = unrelated.
+Reply with only JSON: {{"relevance": 0, 1, 2 or 3}}
+
+Passage: {passage}
+
+Query: {query}"""
+
+PROMPT_OVERHEAD_TOKENS = 400  # the instructions, the query and the reply, reserved before passages share the rest
+
+
+class _Ranking(BaseModel):
+    ranking: list[int] = Field(description="Passage numbers, best first.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        return {"ranking": data} if isinstance(data, list) else data  # small models often drop the wrapper
+
+
+class _Grade(BaseModel):
+    relevance: int = Field(ge=0, le=3, description="0 unrelated … 3 answers the query.")
+
+
+class LLMReranker:
+    """Reorders hits with a chat model, listwise (one call) or pointwise (one call per hit).
+
+    ``usage`` adds up every call this reranker made; ``last_usage`` and ``last_notes`` describe the latest
+    :meth:`rerank`. ``context_tokens`` is the window the listwise prompt must fit; ``passage_tokens`` fixes each
+    passage's budget instead (pointwise default 400). Passages are cut with the ``cl100k_base`` tokenizer, which
+    counts within ~10–20% of the models' own tokenizers on English; the overhead reserve absorbs the difference.
+
+    >>> from kenning.rerank import LLMReranker
+    >>> reranker = LLMReranker(llm, style="listwise")             # doctest: +SKIP
+    >>> reranker.rerank("vacuum full", hits, k=10)                # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        style: Literal["listwise", "pointwise"] | str = "listwise",
+        context_tokens: int = 4096,
+        passage_tokens: int | None = None,
+        retries: int = 1,
+    ) -> None:
+        if style not in STYLES:
+            raise ConfigError(f"LLM rerank style must be one of {', '.join(STYLES)}, got {style!r}")
+        if context_tokens <= PROMPT_OVERHEAD_TOKENS:
+            raise ConfigError(f"context_tokens must be > {PROMPT_OVERHEAD_TOKENS}, got {context_tokens}")
+        if passage_tokens is not None and passage_tokens <= 0:
+            raise ConfigError(f"passage_tokens must be > 0, got {passage_tokens}")
+        self.llm = llm
+        self.style = style
+        self.context_tokens = context_tokens
+        self.passage_tokens = passage_tokens
+        self.retries = retries
+        self.usage = Usage()
+        self.last_usage = Usage()
+        self.last_notes: tuple[str, ...] = ()
+        self._tok = get_tokenizer("cl100k_base")
+
+    @property
+    def name(self) -> str:
+        return f"llm-{self.style}:{self.llm.name}"
+
+    def rerank(self, query: str, hits: list[Hit], *, k: int | None = None) -> list[Hit]:
+        self.last_usage, self.last_notes = Usage(), ()
+        if not hits:
+            return []
+        try:
+            if self.style == "listwise":
+                order, scores = self._listwise(query, hits)
+            else:
+                order, scores = self._pointwise(query, hits)
+        except ProviderError as exc:
+            self.last_notes = (f"LLM reranking failed ({exc}); kept the first-stage order",)
+            order, scores = list(range(len(hits))), [h.score for h in hits]
+        if k is not None:
+            order = order[:k]
+        return [
+            dataclasses.replace(
+                hits[i], rank=new, score=float(scores[i]), ranks={**hits[i].ranks, "first_stage": hits[i].rank}
+            )
+            for new, i in enumerate(order, start=1)
+        ]
+
+    # -- styles -------------------------------------------------------------------------------------------------
+
+    def _listwise(self, query: str, hits: list[Hit]) -> tuple[list[int], list[float]]:
+        n = len(hits)
+        budget = self.passage_tokens or max(16, (self.context_tokens - PROMPT_OVERHEAD_TOKENS - 6 * n) // n)
+        passages = "\n\n".join(f"[{i}] {self._cut(h.text, budget)}" for i, h in enumerate(hits, start=1))
+        prompt = LISTWISE_PROMPT.format(n=n, passages=passages, query=query)
+        parsed = self._ask(prompt, _Ranking, max_tokens=16 + 6 * n)
+        order: list[int] = []
+        for number in parsed.ranking:
+            if 1 <= number <= n and number - 1 not in order:
+                order.append(number - 1)
+        if not order:
+            self.last_notes = ("the LLM ranked none of the candidates; kept the first-stage order",)
+        order += [i for i in range(n) if i not in order]
+        return order, [float(n - pos) for pos in _positions(order)]
+
+    def _pointwise(self, query: str, hits: list[Hit]) -> tuple[list[int], list[float]]:
+        budget = self.passage_tokens or 400
+        grades = []
+        for h in hits:
+            prompt = POINTWISE_PROMPT.format(passage=self._cut(h.text, budget), query=query)
+            grades.append(float(self._ask(prompt, _Grade, max_tokens=20).relevance))
+        order = sorted(range(len(hits)), key=lambda i: (-grades[i], hits[i].rank))
+        return order, grades
+
+    def _ask(self, prompt: str, schema: type[Any], *, max_tokens: int) -> Any:
+        parsed, usage = complete_json(
+            self.llm, [Message("user", prompt)], schema, retries=self.retries, max_tokens=max_tokens
+        )
+        self.usage = self.usage + usage
+        self.last_usage = self.last_usage + usage
+        return parsed
+
+    def _cut(self, text: str, budget: int) -> str:
+        """``text`` cut to ``budget`` tokens, whitespace collapsed so a passage stays on its numbered line."""
+        text = " ".join(text.split())
+        ids = self._tok.encode(text)
+        return text if len(ids) <= budget else self._tok.decode(ids[:budget]) + " …"
+
+
+def _positions(order: list[int]) -> list[int]:
+    """``out[i]`` is where candidate ``i`` ended up in ``order`` (0 = first)."""
+    out = [0] * len(order)
+    for pos, i in enumerate(order):
+        out[i] = pos
+    return out
