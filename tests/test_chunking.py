@@ -144,5 +144,5 @@ def test_unknown_strategy_names_the_known_ones() -> None:
     # The config's Literal already refuses unknown names; the registry is the second gate, for configs built
     # without validation (model_construct) and for strategies a plugin forgot to register.
     cfg = ChunkingConfig.model_construct(**{**ChunkingConfig().model_dump(), "strategy": "sentencepiece"})
-    with pytest.raises(ConfigError, match="sentencepiece.*fixed, recursive, structure"):
+    with pytest.raises(ConfigError, match="sentencepiece.*fixed, recursive, semantic, structure"):
         Chunker(cfg)

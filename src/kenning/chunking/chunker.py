@@ -6,6 +6,8 @@
 - ``structure``: split at the document's headings first (Markdown, HTML, reST), pack small neighbouring sections
   whole into one chunk, and split large sections recursively. Every chunk carries its heading path, which starts
   with the document's title.
+- ``semantic``: break where the embeddings of neighbouring sentences differ most (see :mod:`.semantic`); needs an
+  embedder, and costs one embedding per sentence (counted in :attr:`Chunker.stats`).
 
 A strategy is a function ``(chunker, tokenized_text, document) -> [(start, end, heading_path), ...]``; the chunker
 strips whitespace from each span, numbers the spans and counts their tokens, so every strategy gets exact offsets
@@ -21,6 +23,10 @@ and ids for free.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..config import ChunkingConfig
 from ..errors import ConfigError
@@ -28,7 +34,10 @@ from ..types import Chunk, Document, Section
 from .split import fixed_windows, merge_spans, recursive_spans
 from .tokens import TokenizedText, get_tokenizer
 
-__all__ = ["Chunker", "STRATEGIES", "Span", "section_ranges"]
+if TYPE_CHECKING:
+    from ..providers.embedders import Embedder
+
+__all__ = ["Chunker", "ChunkerStats", "STRATEGIES", "Span", "section_ranges"]
 
 Span = tuple[int, int, tuple[str, ...]]
 
@@ -51,7 +60,7 @@ def section_ranges(text_len: int, sections: tuple[Section, ...]) -> list[tuple[i
     return out
 
 
-def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+def common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     first = paths[0]
     n = len(first)
     for p in paths[1:]:
@@ -63,16 +72,35 @@ def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     return first[:n] if n else first
 
 
+@dataclass
+class ChunkerStats:
+    """What chunking has cost so far. Only strategies that embed (``semantic``) add to it."""
+
+    sentences: int = 0  # sentence embeddings the strategy used
+    embedded: int = 0  # of those, computed by the embedder (the rest came from the run's cache)
+    seconds: float = 0.0  # time spent inside the embedder
+
+
 class Chunker:
     """Splits documents into :class:`~kenning.types.Chunk` values according to a :class:`ChunkingConfig`."""
 
-    def __init__(self, config: ChunkingConfig | None = None) -> None:
+    def __init__(self, config: ChunkingConfig | None = None, *, embedder: Embedder | None = None) -> None:
         self.config = config or ChunkingConfig()
         if self.config.strategy not in STRATEGIES:
             raise ConfigError(
                 f"unknown chunking strategy {self.config.strategy!r}; known: {', '.join(sorted(STRATEGIES))}"
             )
+        if self.config.strategy in NEEDS_EMBEDDER and embedder is None:
+            raise ConfigError(
+                f"chunking strategy {self.config.strategy!r} needs an embedder to compare sentences: pass "
+                "Chunker(config, embedder=...) (indexing passes the collection's), or choose another strategy"
+            )
         self.tokenizer = get_tokenizer(self.config.tokenizer)
+        self.embedder = embedder
+        self.stats = ChunkerStats()
+        # Sentence vectors by a hash of the sentence, for this chunker's lifetime (one indexing run): boilerplate
+        # repeated across documents is embedded once.
+        self.sentence_cache: dict[bytes, np.ndarray] = {}
 
     def chunk(self, doc: Document) -> list[Chunk]:
         tt = self.tokenizer.tokenize(doc.text)
@@ -135,7 +163,7 @@ def _structure(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]
     def flush() -> None:
         nonlocal group, group_tokens
         if group:
-            out.append((group[0][0], group[-1][1], _common_prefix([g[2] for g in group])))
+            out.append((group[0][0], group[-1][1], common_prefix([g[2] for g in group])))
         group, group_tokens = [], 0
 
     for s, e, path in titled_sections(doc):
@@ -154,12 +182,20 @@ def _structure(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]
     return out
 
 
+def _semantic(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]:
+    from .semantic import semantic_spans  # lazy: it builds on this module's helpers
+
+    return semantic_spans(chunker, tt, doc)
+
+
 # The registry: a new strategy is one function and one entry here, never another branch in Chunker.chunk.
 STRATEGIES: dict[str, Callable[[Chunker, TokenizedText, Document], list[Span]]] = {
     "fixed": _fixed,
     "recursive": _recursive,
     "structure": _structure,
+    "semantic": _semantic,
 }
+NEEDS_EMBEDDER = frozenset({"semantic"})
 
 
 def _strip(text: str, s: int, e: int) -> tuple[int, int]:

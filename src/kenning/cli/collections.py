@@ -18,7 +18,7 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Files, folders, archives or BEIR dataset folders.")],
     home: HomeOpt = None,
     collection: CollectionOpt = "default",
-    chunker: Annotated[str | None, typer.Option(help="fixed, recursive or structure.")] = None,
+    chunker: Annotated[str | None, typer.Option(help="fixed, recursive, structure or semantic.")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size in tokens.")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Overlap in tokens.")] = None,
     embedder: Annotated[str | None, typer.Option(help="Registered embedder or local model folder.")] = None,

@@ -91,7 +91,7 @@ def eval_sweep(
         Path | None, typer.Option("--eval-set", help="QA JSONL with gold_spans or gold_doc_ids, for a corpus DATA.")
     ] = None,
     chunkers: Annotated[
-        str, typer.Option(help="Comma-separated: fixed, recursive, structure.")
+        str, typer.Option(help="Comma-separated: fixed, recursive, structure, semantic (embeds every sentence).")
     ] = "recursive,structure",
     sizes: Annotated[str, typer.Option(help="Chunk sizes in tokens, comma-separated.")] = "200,400,800",
     overlaps: Annotated[

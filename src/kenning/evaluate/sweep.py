@@ -57,7 +57,7 @@ __all__ = [
 
 RESULTS_FORMAT = "kenning-sweep/1"
 SCORER_VERSION = 1  # bump when a metric's definition changes: every cached cell is then recomputed
-CHUNKERS = ("fixed", "recursive", "structure")
+CHUNKERS = ("fixed", "recursive", "structure", "semantic")  # semantic embeds every sentence: slower cells
 METRICS = (*SPAN_METRICS, "precision_omega")
 SweepProgress = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``: stage ``"cells"`` (configurations done), ``"embedding"`` (chunks embedded in

@@ -75,7 +75,7 @@ def index_paths(
     """Bring ``collection`` up to date with ``paths``. The caller must hold the collection's write lock."""
     t0 = time.perf_counter()
     catalog = collection.catalog
-    chunker = Chunker(chunking)
+    chunker = Chunker(chunking, embedder=embedder)
     fingerprint = chunking.fingerprint()
     model = collection.manifest["embedder"]["model"]
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]  # as discover() names them
