@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kenning.chunking import Chunker, get_tokenizer
-from kenning.chunking.semantic import sentence_spans
+from kenning.chunking.split import sentence_spans
 from kenning.config import ChunkingConfig, KenningConfig
 from kenning.engine import Engine
 from kenning.errors import ConfigError

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -28,58 +27,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .chunker import Span, common_prefix, recursive_chunks, titled_sections
-from .split import sentence_ends
+from .split import sentence_spans
 
 if TYPE_CHECKING:
     from ..types import Document
     from .chunker import Chunker
     from .tokens import TokenizedText
 
-__all__ = ["semantic_spans", "sentence_spans"]
+__all__ = ["semantic_spans"]
 
-_BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
-# A line break is a sentence break only around block starts: after a Markdown heading line and before a heading,
-# list item, quote or table row. Hard-wrapped prose lines stay one sentence.
-_BLOCK_START = re.compile(r"[ \t]*(#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>|\|)")
-_HEADING_LINE = re.compile(r"[ \t]*#{1,6}\s")
 # Sentence vectors kept for reuse within one run; past this many the cache stops growing (the run stays correct,
 # it just embeds repeats again) so a very large corpus does not hold every sentence vector in memory.
 _CACHE_LIMIT = 200_000
-
-
-def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """``(start, end)`` pairs that tile ``text[start:end]``, one per sentence, heading, list item or paragraph.
-
-    Each cut sits after the whitespace that follows a sentence, so the pieces cover the text exactly.
-
-    >>> t = "# Setup\\nInstall it. Then run it.\\n- one\\n- two\\n\\nDone."
-    >>> [t[s:e] for s, e in sentence_spans(t, 0, len(t))]
-    ['# Setup\\n', 'Install it. ', 'Then run it.\\n', '- one\\n', '- two\\n\\n', 'Done.']
-    """
-    cuts = {m.end() for m in _BLANK_LINE.finditer(text, start, end)}
-    for p in sentence_ends(text, start, end):
-        while p < end and text[p].isspace():
-            p += 1
-        cuts.add(p)
-    line_start = start
-    while True:
-        nl = text.find("\n", line_start, end)
-        if nl < 0:
-            break
-        nxt = nl + 1
-        if _HEADING_LINE.match(text, line_start, nl + 1) or _BLOCK_START.match(text, nxt, end):
-            cuts.add(nxt)
-        line_start = nxt
-    bounds = [start, *sorted(c for c in cuts if start < c < end), end]
-    out: list[tuple[int, int]] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
-        if out and not text[a:b].strip():
-            out[-1] = (out[-1][0], b)  # whitespace alone is no sentence: it stays with the one before
-        elif out and not text[out[-1][0] : out[-1][1]].strip():
-            out[-1] = (out[-1][0], b)  # leading whitespace joins the first real sentence
-        else:
-            out.append((a, b))
-    return out if any(text[a:b].strip() for a, b in out) else []
 
 
 def semantic_spans(chunker: Chunker, tt: TokenizedText, doc: Document) -> list[Span]:

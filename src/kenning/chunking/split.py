@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from .tokens import TokenizedText
 
-__all__ = ["fixed_windows", "recursive_spans", "merge_spans", "sentence_ends"]
+__all__ = ["fixed_windows", "recursive_spans", "merge_spans", "sentence_ends", "sentence_spans"]
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and a likely sentence
 # start. Common abbreviations do not end sentences.
@@ -56,6 +56,47 @@ def _cuts(text: str, start: int, end: int, level: int) -> list[int]:
         pattern = (_BLANK_LINE, _NEWLINE, None, _SPACE)[level]
         cuts = [m.end() for m in pattern.finditer(text, start, end)]
     return [c for c in cuts if start < c < end]
+
+
+# A line break is a sentence break only around block starts: after a Markdown heading line and before a heading,
+# list item, quote or table row. Hard-wrapped prose lines stay one sentence.
+_BLOCK_START = re.compile(r"[ \t]*(#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>|\|)")
+_HEADING_LINE = re.compile(r"[ \t]*#{1,6}\s")
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``(start, end)`` pairs that tile ``text[start:end]``, one per sentence, heading, list item or paragraph.
+
+    Each cut sits after the whitespace that follows a sentence, so the pieces cover the text exactly.
+
+    >>> t = "# Setup\\nInstall it. Then run it.\\n- one\\n- two\\n\\nDone."
+    >>> [t[s:e] for s, e in sentence_spans(t, 0, len(t))]
+    ['# Setup\\n', 'Install it. ', 'Then run it.\\n', '- one\\n', '- two\\n\\n', 'Done.']
+    """
+    cuts = {m.end() for m in _BLANK_LINE.finditer(text, start, end)}
+    for p in sentence_ends(text, start, end):
+        while p < end and text[p].isspace():
+            p += 1
+        cuts.add(p)
+    line_start = start
+    while True:
+        nl = text.find("\n", line_start, end)
+        if nl < 0:
+            break
+        nxt = nl + 1
+        if _HEADING_LINE.match(text, line_start, nl + 1) or _BLOCK_START.match(text, nxt, end):
+            cuts.add(nxt)
+        line_start = nxt
+    bounds = [start, *sorted(c for c in cuts if start < c < end), end]
+    out: list[tuple[int, int]] = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        if out and not text[a:b].strip():
+            out[-1] = (out[-1][0], b)  # whitespace alone is no sentence: it stays with the one before
+        elif out and not text[out[-1][0] : out[-1][1]].strip():
+            out[-1] = (out[-1][0], b)  # leading whitespace joins the first real sentence
+        else:
+            out.append((a, b))
+    return out if any(text[a:b].strip() for a, b in out) else []
 
 
 _LEVELS = 4
