@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from .. import render
+from ..config import RetrievalConfig, build
 from ._shared import (
     CollectionOpt,
     HomeOpt,
@@ -22,6 +23,10 @@ from ._shared import (
     resolve_home,
     train_app,
 )
+from .collections import RerankOpt, TransformOpt
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 
 @app.command()
@@ -44,6 +49,8 @@ def ask(
     k: Annotated[int | None, typer.Option("--k", "-k", help="Chunks given to the generator.")] = None,
     filter_: Annotated[list[str] | None, typer.Option("--filter", help="field=value, as for search.")] = None,
     reranker: Annotated[Path | None, typer.Option(help="A local cross-encoder folder to rerank with.")] = None,
+    rerank: RerankOpt = None,
+    transform: TransformOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from a collection: cited sources and a verdict for every claim."""
@@ -52,6 +59,7 @@ def ask(
 
     h, cfg = home_and_config(home, llm, llm_base_url)
     engine = Engine(h, collection=collection, config=cfg)
+    _retrieval_flags(engine, transform=transform, rerank=rerank)
     on_step = None if as_json else (lambda step: render.agent_step(err, step))
     with render.Streaming(err, "thinking", enabled=not as_json and not agent) as stream:
         answer = engine.ask(
@@ -72,6 +80,15 @@ def ask(
         emit_json(answer)
     else:
         render.answer(Console(), answer)
+
+
+def _retrieval_flags(engine: Engine, **flags: str | None) -> None:
+    """``--transform`` / ``--rerank`` win over kenning.toml, the collection's own ``[collections.NAME]`` included."""
+    given = {name: value for name, value in flags.items() if value is not None}
+    if given:
+        data = {**engine.config.retrieval.model_dump(exclude_unset=True), **given}
+        retrieval = build(RetrievalConfig, data, where="--transform / --rerank")
+        engine.config = engine.config.model_copy(update={"retrieval": retrieval})
 
 
 @app.command("verify")

@@ -10,7 +10,31 @@ import typer
 from rich.console import Console
 
 from .. import render
-from ._shared import CollectionOpt, HomeOpt, JsonOpt, app, emit_json, err, load_config, resolve_home
+from ._shared import (
+    CollectionOpt,
+    HomeOpt,
+    JsonOpt,
+    LlmOpt,
+    app,
+    emit_json,
+    err,
+    home_and_config,
+    load_config,
+    resolve_home,
+)
+
+TransformOpt = Annotated[
+    str | None,
+    typer.Option(help="Query transform: none, hyde or multi (default: [retrieval] transform)."),
+]
+RerankOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank",
+        help="auto (the collection's own reranker), llm (the configured LLM, else the local one) or none "
+        "(default: [retrieval] rerank).",
+    ),
+]
 
 
 @app.command()
@@ -56,23 +80,35 @@ def search(
     reranker: Annotated[
         Path | None, typer.Option(help="A local cross-encoder folder to rerank with (default: the collection's own).")
     ] = None,
-    rerank: Annotated[
-        bool, typer.Option("--rerank/--no-rerank", help="--no-rerank: skip the collection's reranker.")
-    ] = True,
+    rerank: RerankOpt = None,
+    no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Skip reranking (same as --rerank none).")] = False,
+    transform: TransformOpt = None,
+    llm: LlmOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection and show ranked chunks with their sources."""
     from ..engine import Engine
     from ..rerank import CrossEncoderReranker
 
-    h = resolve_home(home)
-    engine = Engine(h, collection=collection, config=load_config(h))
+    h, cfg = home_and_config(home, llm)
+    engine = Engine(h, collection=collection, config=cfg)
     rr = CrossEncoderReranker(reranker) if reranker else None
-    hits = engine.search(query, mode=mode, k=k, filters=filter_, reranker=rr, rerank=None if rerank else False)
+    hits, usage, notes = engine.search_with_usage(
+        query,
+        mode=mode,
+        k=k,
+        filters=filter_,
+        reranker=rr,
+        rerank=False if no_rerank else rerank,
+        transform=transform,
+    )
     engine.close()
     if as_json:
-        emit_json({"query": query, "mode": mode or engine.config.retrieval.mode, "hits": hits})
+        mode = mode or engine.config.retrieval.mode
+        emit_json({"query": query, "mode": mode, "hits": hits, "usage": usage, "notes": notes})
     else:
+        for note in notes:
+            err.print(f"[yellow]note:[/] {note}")
         render.hits(Console(), query, hits)
 
 
