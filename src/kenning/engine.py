@@ -20,6 +20,7 @@ from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, afte
 from .generate.answer import Draft, extractive_draft, llm_draft, llm_redraft
 from .generate.extractive import ExtractiveAnswerer
 from .generate.packing import citations_for, pack
+from .generate.parent import chunk_sources, expand_to_parents
 from .generate.prompts import NOT_IN_SOURCES_ANSWER
 from .generate.reading import Reading, focus, read_sources
 from .index import Collection, index_paths, list_collections
@@ -325,6 +326,7 @@ class Engine:
         k: int | None = None,
         filters: Filters | Sequence[str] | None = None,
         reranker: Reranker | None = None,
+        parent: str | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
@@ -336,6 +338,8 @@ class Engine:
         sources do not answer, or the draft ends with nothing supported, the answer is "not in the sources"
         (``answerable=False``), with the closest sources and no claims. ``on_token`` receives the generator's text
         as it streams. ``agent=True`` lets the model search and fetch on its own within ``answer.agent_steps``.
+        ``parent`` (default ``answer.parent``): ``section`` has the generator read each source's surrounding section
+        (:mod:`kenning.generate.parent`); the answer's citations still carry the chunk's id, text and offsets.
         """
         t0 = time.perf_counter()
         if not question or not question.strip():
@@ -344,6 +348,9 @@ class Engine:
         policy = policy or cfg.policy
         if policy not in ("annotate", "strip", "retry"):
             raise ConfigError(f"policy must be annotate, strip or retry; got {policy!r}")
+        parent = parent or cfg.parent
+        if parent not in ("none", "section"):
+            raise ConfigError(f"parent must be none or section; got {parent!r}")
         col = self.collection()
         if col.catalog.counts()[1] == 0:
             raise IndexError_(
@@ -375,13 +382,15 @@ class Engine:
                 f"covered {signals.coverage:.0%})"
             )
             return self._abstained(question, packed, notes, why, model, confidence, t0)
-        draft = self._draft(question, packed, reading, model, notes, on_token)
+        draft = self._draft(question, packed, reading, model, notes, on_token, parent=parent)
         check: Verifier | None = None
         if verify and kind != "none":
             # a model that failed to draft (the answer fell back to extractive) is not asked to fact-check either
             checker_llm = model if draft.mode == "llm" or kind == "llm" else None
             check, more = self.verifier(kind, llm=checker_llm)
             notes += more
+        # Claims are checked against what the generator read (draft.packed): with parent sections, a verdict's
+        # evidence may come from the section around a chunk rather than from the chunk itself.
         draft, verdicts, usage = self._check(check, draft, question)
         if policy == "retry" and model is not None and draft.mode == "llm":
             failing = [v.claim for v in verdicts if v.label != "SUPPORT"]
@@ -395,7 +404,8 @@ class Engine:
                     notes.append(f"the retry failed ({exc}); kept the first answer")
         why = after_draft(not draft.answerable, verdicts) if cfg.abstain and check is not None else None
         if why is not None:
-            return self._abstained(question, draft.packed, notes, why, model, confidence, t0, draft.usage + usage)
+            shown = chunk_sources(draft.packed, packed)
+            return self._abstained(question, shown, notes, why, model, confidence, t0, draft.usage + usage)
         text = draft.text
         if policy == "strip" and any(v.label == "NOT_SUPPORTED" for v in verdicts):
             text, verdicts = _strip(draft.text, verdicts)
@@ -403,7 +413,8 @@ class Engine:
         return Answer(
             question=question,
             text=text,
-            citations=citations_for(draft.packed, set(draft.cited)),
+            # numbered as the generator saw them, but each the retrieved chunk (not its section) with its offsets
+            citations=citations_for(chunk_sources(draft.packed, packed), set(draft.cited)),
             verdicts=tuple(verdicts),
             mode=draft.mode,  # type: ignore[arg-type]
             model=draft.model,
@@ -467,12 +478,27 @@ class Engine:
         model: LLM | None,
         notes: list[str],
         on_token: Callable[[str], None] | None,
+        *,
+        parent: str = "none",
     ) -> Draft:
+        if parent == "section" and packed:
+            # After packing (which chose the sources by their chunks' sizes) and before drafting, so every drafter
+            # reads the sections. The sources are read again because the extractive answerer and focus() pick
+            # sentences from that reading; abstention has already decided on the chunks' reading, which it was
+            # fitted on.
+            docs = self.collection().catalog.document_texts([h.doc_id for h in packed])
+            answer = self.config.answer
+            tokenizer = self.config.chunking.tokenizer
+            packed = expand_to_parents(packed, docs, budget_tokens=answer.parent_tokens, tokenizer=tokenizer)
+            reading = read_sources(self.embedder, question, packed)
         if model is not None:
             from .providers.llm.local import LocalLLM
 
             given = packed
             if isinstance(model, LocalLLM):
+                # A local model's prompt stays within local_context_tokens: with parent sections, focus picks each
+                # source's best passage from its section instead of its chunk, so the section widens where the
+                # passage may come from (the sentence next to the chunk), not the prompt.
                 given = focus(
                     packed,
                     reading,

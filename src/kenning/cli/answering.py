@@ -47,6 +47,10 @@ def ask(
     verifier: Annotated[str | None, typer.Option(help="auto, llm, offline, trained or lexical.")] = None,
     policy: Annotated[str | None, typer.Option(help="Unsupported claims: annotate, strip or retry.")] = None,
     k: Annotated[int | None, typer.Option("--k", "-k", help="Chunks given to the generator.")] = None,
+    parent: Annotated[
+        str | None,
+        typer.Option(help="section: the generator reads each chunk's surrounding section; none: just the chunk."),
+    ] = None,
     filter_: Annotated[list[str] | None, typer.Option("--filter", help="field=value, as for search.")] = None,
     reranker: Annotated[Path | None, typer.Option(help="A local cross-encoder folder to rerank with.")] = None,
     rerank: RerankOpt = None,
@@ -71,6 +75,7 @@ def ask(
             verifier=verifier,
             policy=policy,
             k=k,
+            parent=parent,
             filters=filter_,
             reranker=CrossEncoderReranker(reranker) if reranker else None,
             on_step=on_step,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexError_
-from ..types import Chunk, Document
+from ..types import Chunk, Document, Section
 from .migrations import MIGRATIONS
 
 __all__ = ["Catalog", "SourceState", "ChunkRow"]
@@ -135,6 +135,17 @@ class Catalog:
     def document_chunker(self, doc_id: str) -> str | None:
         row = self.conn.execute("SELECT chunker FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
+
+    def document_texts(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, tuple[Section, ...]]]:
+        """doc_id → (whole text, headings) for those that exist: what parent-section expansion reads around a chunk."""
+        out: dict[str, tuple[str, tuple[Section, ...]]] = {}
+        unique = list(dict.fromkeys(doc_ids))
+        for i in range(0, len(unique), 900):
+            part = unique[i : i + 900]
+            q = f"SELECT doc_id, text, sections FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
+            for doc_id, text, sections in self.conn.execute(q, part):
+                out[doc_id] = (text, tuple(Section(int(lv), str(t), int(st)) for lv, t, st in json.loads(sections)))
+        return out
 
     def missing_vectors(self, embed_hashes: Sequence[str]) -> set[str]:
         """Which of these hashes have no stored vector yet."""
