@@ -111,6 +111,13 @@ class CachingEmbedder:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM vectors").fetchone()[0])
 
+    def embed_late(self, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Late chunking, passed to the inner embedder (not cached here: the catalog keys those vectors itself)."""
+        late = getattr(self.inner, "embed_late", None)
+        if late is None:
+            raise ProviderError(f"embedder {self.name} cannot do late chunking")
+        return late(text, spans)
+
     def embed(self, texts: Sequence[str], *, is_query: bool = False) -> np.ndarray:
         texts = list(texts)
         if not texts:

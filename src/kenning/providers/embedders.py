@@ -255,6 +255,18 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def embed_late(self, text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Late chunking: one vector per span of ``text``, pooled from whole-document token vectors (see
+        :mod:`kenning.providers.late`); a span with no tokens is embedded alone."""
+        from .late import check_late_model, late_chunk_vectors
+
+        check_late_model(self.model, self.name)
+        out = late_chunk_vectors(self.model, text, spans, prefix=self.document_prefix, truncate_dim=self.truncate_dim)
+        empty = [i for i, row in enumerate(out) if not row.any()]
+        if empty:
+            out[empty] = self.embed([text[spans[i][0] : spans[i][1]] for i in empty])
+        return out
+
 
 @functools.lru_cache(maxsize=4)
 def _load_sentence_transformer(folder: str, max_seq_length: int | None, truncate_dim: int | None):  # noqa: ANN202
