@@ -8,13 +8,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
+from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .errors import CollectionNotFound, ConfigError, IndexError_, MissingExtraError, ProviderError
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
 from .generate.answer import Draft, extractive_draft, llm_draft, llm_redraft
@@ -35,6 +36,7 @@ from .types import Answer, Hit, IndexReport, Usage, Verdict
 from .verify.base import Verifier
 
 if TYPE_CHECKING:
+    from .index.context import ContextEstimate, Situator
     from .train.tune import TuneOptions, TuneReport
 from .verify.policy import attach_citations, strip_unsupported, verify_text
 
@@ -128,7 +130,13 @@ class Engine:
     def _effective(self, col: Collection | None) -> dict[str, Any]:
         """Chunking/BM25/dense settings: the collection's own, overridden only by fields set explicitly."""
         out: dict[str, Any] = {}
-        for stage, model in (("chunking", ChunkingConfig), ("lexical", LexicalConfig), ("dense", DenseConfig)):
+        stages = (
+            ("chunking", ChunkingConfig),
+            ("context", ContextConfig),
+            ("lexical", LexicalConfig),
+            ("dense", DenseConfig),
+        )
+        for stage, model in stages:
             given = getattr(self.config, stage)
             if col is None:
                 out[stage] = given
@@ -151,7 +159,9 @@ class Engine:
             self._collection = None
         col = Collection.create_or_open(self.home, self.collection_name, cfg, model=embedder.name, dim=embedder.dim)
         self._collection = col
-        with col.locked():
+        context = settings["context"]
+        situator = self.situator(context) if context.llm else None
+        with col.locked(), _closing(situator.llm if situator and context.llm_model else None):
             return index_paths(
                 col,
                 paths,
@@ -160,7 +170,67 @@ class Engine:
                 embedder=embedder,
                 commit_chunks=cfg.indexing.commit_chunks,
                 progress=progress,
+                context=context,
+                situator=situator,
             )
+
+    def context_settings(self) -> ContextConfig:
+        """The context settings an index run uses: the collection's own, overridden by fields set explicitly."""
+        return self._effective(self._open_existing())["context"]
+
+    def estimate_context(self, paths: Sequence[str | Path]) -> ContextEstimate:
+        """What writing LLM contexts for the chunks an index run of ``paths`` would (re)make would cost: calls,
+        tokens (and how many a prompt cache would serve), money and, once this model has run here, time."""
+        from .index.context import estimate
+        from .index.writer import changed_documents
+        from .providers.llm.local import LocalLLM
+        from .providers.llm.pricing import PriceTable
+
+        existing = self._open_existing()
+        settings = self._effective(existing)
+        situator = self.situator(settings["context"])
+        if existing is None:
+            col = Collection.create_or_open(
+                self.home, self.collection_name, self.config, model=self.embedder.name, dim=self.embedder.dim
+            )
+            self._collection = existing = col
+        docs = changed_documents(
+            existing,
+            paths,
+            ingest=self.config.ingest,
+            chunking=settings["chunking"],
+            context=settings["context"],
+            embedder=self.embedder if settings["chunking"].strategy == "semantic" else None,
+        )
+        with _closing(situator.llm if settings["context"].llm_model else None):
+            return estimate(
+                existing.catalog,
+                list(docs),
+                situator,
+                prices=PriceTable(self.config.llm.prices),
+                local=isinstance(situator.llm, LocalLLM),
+            )
+
+    def context_llm(self, context: ContextConfig | None = None) -> LLM:
+        """The model that writes situating contexts: ``context.llm_model``, else the configured LLM, else the packaged
+        local generator."""
+        context = context or self._effective(self._open_existing())["context"]
+        if context.llm_model:
+            from .providers.llm import get_llm, parse_llm_spec
+
+            llm = get_llm(self.config.llm.model_copy(update=parse_llm_spec(context.llm_model)))
+        else:
+            llm = self.answer_model("generate")
+        if llm is None:
+            raise ConfigError("context.llm needs a language model: set context.llm_model or --llm PROVIDER:MODEL")
+        return llm
+
+    def situator(self, context: ContextConfig | None = None) -> Situator:
+        """Writes (and caches) the LLM situating context of chunks, per ``context``."""
+        from .index.context import Situator
+
+        context = context or self._effective(self._open_existing())["context"]
+        return Situator(self.context_llm(context), context, tokenizer=self.config.chunking.tokenizer)
 
     def searcher(self) -> Searcher:
         col = self.collection()
@@ -612,6 +682,16 @@ class Engine:
             self._llm.close()
             self._llm = False
             self._llm_reranker = None
+
+
+@contextlib.contextmanager
+def _closing(llm: Any) -> Iterator[None]:
+    """Close an LLM client built for one call (its HTTP connections) when the call ends."""
+    try:
+        yield
+    finally:
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()
 
 
 def _strip(text: str, verdicts: list[Verdict]) -> tuple[str, list[Verdict]]:

@@ -93,6 +93,14 @@ def index_report(console: Console, r: IndexReport) -> None:
         f"{r.chunks_embedded} chunks embedded; now {r.total_documents} documents, {r.total_chunks} chunks "
         f"({r.seconds:.1f} s)"
     )
+    if r.context is not None:
+        c = r.context
+        money = "price unknown" if c.usage.cost_usd is None else f"${c.usage.cost_usd:,.4f}"
+        console.print(
+            f"contexts by {c.model}: {c.written} written, {c.reused} from the cache, {c.empty} empty, {c.cut} cut; "
+            f"{c.usage.prompt_tokens:,} prompt tokens ({c.usage.cached_tokens:,} from a prompt cache), "
+            f"{c.usage.completion_tokens:,} written, {money}, {c.seconds:.1f} s"
+        )
     if r.skipped:
         table = Table(title=f"skipped {len(r.skipped)}", show_lines=False, title_justify="left")
         table.add_column("source", overflow="fold")

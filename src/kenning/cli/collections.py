@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from .. import render
+from ..errors import ConfigError
 from ._shared import (
     CollectionOpt,
     HomeOpt,
@@ -46,6 +47,20 @@ def index(
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size in tokens.")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Overlap in tokens.")] = None,
     embedder: Annotated[str | None, typer.Option(help="Registered embedder or local model folder.")] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            help="Context given to each chunk before it is embedded and searched, comma-separated: headers (title and "
+            "heading path), late (late chunking), llm (an LLM-written situating sentence), or none."
+        ),
+    ] = None,
+    context_model: Annotated[
+        str | None,
+        typer.Option(help="PROVIDER:MODEL that writes the llm contexts (default: [llm], else the local generator)."),
+    ] = None,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Only print what the llm contexts would cost, then stop.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped."""
@@ -54,10 +69,25 @@ def index(
     h = resolve_home(home)
     cfg = load_config(
         h,
+        collection,
         chunking={"strategy": chunker, "size": chunk_size, "overlap": chunk_overlap},
+        context={**_context_flags(context), "llm_model": context_model},
         embedder={"name": embedder},
     )
     engine = Engine(h, collection=collection, config=cfg)
+    settings = engine.context_settings()
+    if estimate or settings.llm:
+        if not settings.llm:
+            raise ConfigError("--estimate prices the llm contexts; add --context llm (with headers, late as wanted)")
+        guess = engine.estimate_context([str(p) for p in paths])
+        if estimate:
+            engine.close()
+            if as_json:
+                emit_json(guess)
+            else:
+                Console().print(f"would write {guess.line()}")
+            return
+        err.print(f"contexts: {guess.line()}")
     with render.IndexProgress(err) as progress:
         report = engine.index([str(p) for p in paths], progress=progress.update)
     engine.close()
@@ -90,7 +120,7 @@ def search(
     from ..engine import Engine
     from ..rerank import CrossEncoderReranker
 
-    h, cfg = home_and_config(home, llm)
+    h, cfg = home_and_config(home, llm, collection=collection)
     engine = Engine(h, collection=collection, config=cfg)
     rr = CrossEncoderReranker(reranker) if reranker else None
     hits, usage, notes = engine.search_with_usage(
@@ -165,3 +195,19 @@ def delete(
         emit_json({"deleted": collection})
     else:
         err.print(f"deleted collection {collection!r}")
+
+
+_CONTEXT_WORDS = {"headers": "headers", "late": "late_chunking", "llm": "llm"}
+
+
+def _context_flags(value: str | None) -> dict[str, bool | None]:
+    """``--context headers,late`` → the ContextConfig switches (all three set, so unnamed ones turn off)."""
+    if value is None:
+        return {}
+    words = {w.strip().lower() for w in value.split(",") if w.strip()}
+    unknown = words - set(_CONTEXT_WORDS) - {"none"}
+    if unknown:
+        raise ConfigError(
+            f"--context: unknown {', '.join(sorted(unknown))}; use any of {', '.join(_CONTEXT_WORDS)}, or none"
+        )
+    return {field: word in words for word, field in _CONTEXT_WORDS.items()}

@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexError_
-from ..types import Chunk, Document, Section
+from ..types import Chunk, Document, Section, Usage
 from .migrations import MIGRATIONS
 
-__all__ = ["Catalog", "SourceState", "ChunkRow"]
+__all__ = ["Catalog", "SourceState", "ChunkRow", "INDEXED_TEXT"]
+
+# The text that is embedded and BM25-indexed for a chunk: its context (headers, an LLM's situating sentence), a blank
+# line, then its text; just its text when it has no context. kenning.index.context.indexed_text is the same in Python.
+INDEXED_TEXT = "CASE WHEN c.context = '' THEN c.text ELSE c.context || char(10) || char(10) || c.text END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +161,10 @@ class Catalog:
         return set(embed_hashes) - have
 
     def index_rows(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
-        """``(row ids, texts, vectors)`` for every chunk, in row-id order, ``batch`` at a time."""
+        """``(row ids, indexed texts, vectors)`` for every chunk, in row-id order, ``batch`` at a time."""
         cur = self.conn.execute(
-            "SELECT c.id, c.text, v.vector FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash ORDER BY c.id"
+            f"SELECT c.id, {INDEXED_TEXT}, v.vector FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
+            "ORDER BY c.id"
         )
         while rows := cur.fetchmany(batch):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -207,8 +212,40 @@ class Catalog:
                 yield ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7])), r[8], r[9], "", {})
 
     def chunk_texts(self) -> Iterator[tuple[int, str]]:
-        """``(row id, text)`` of every chunk, in row-id order."""
-        yield from self.conn.execute("SELECT id, text FROM chunks ORDER BY id")
+        """``(row id, indexed text)`` of every chunk, in row-id order: what is embedded (context + text)."""
+        yield from self.conn.execute(f"SELECT c.id, {INDEXED_TEXT} FROM chunks c ORDER BY c.id")
+
+    def cached_contexts(self, keys: Sequence[str]) -> dict[str, str]:
+        """LLM-written contexts already paid for, by cache key (see kenning.index.context)."""
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), 900):
+            part = list(keys[i : i + 900])
+            q = f"SELECT key, context FROM contexts WHERE key IN ({','.join('?' * len(part))})"
+            out.update(self.conn.execute(q, part))
+        return out
+
+    def cache_context(self, key: str, context: str, model: str, usage: Usage, seconds: float) -> None:
+        """Keep one LLM-written context, committed at once: a run that fails later has still paid for it once."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO contexts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    context,
+                    model,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.cached_tokens,
+                    usage.cost_usd,
+                    seconds,
+                    time.time(),
+                ),
+            )
+
+    def context_seconds(self, model: str) -> float | None:
+        """Mean seconds per context ``model`` took in earlier runs on this collection (None: never run)."""
+        row = self.conn.execute("SELECT avg(seconds), count(*) FROM contexts WHERE model = ?", (model,)).fetchone()
+        return float(row[0]) if row and row[1] else None
 
     def vectors_for(self, embed_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by embed hash (those that exist)."""
@@ -220,8 +257,11 @@ class Catalog:
         return out
 
     def rehash_chunks(self, new_hash: Callable[[str], str]) -> int:
-        """Point every chunk at the vector of ``new_hash(text)`` (call inside transaction()). Returns the count."""
-        rows = [(new_hash(text), rowid) for rowid, text in self.conn.execute("SELECT id, text FROM chunks")]
+        """Point every chunk at the vector of ``new_hash(indexed text)`` (call inside transaction()). Returns the
+        count."""
+        rows = [
+            (new_hash(text), rowid) for rowid, text in self.conn.execute(f"SELECT c.id, {INDEXED_TEXT} FROM chunks c")
+        ]
         self.conn.executemany("UPDATE chunks SET embed_hash = ? WHERE id = ?", rows)
         return len(rows)
 
@@ -283,8 +323,8 @@ class Catalog:
             ),
         )
         c.executemany(
-            "INSERT INTO chunks (chunk_id, doc_id, idx, text, start, end, n_tokens, heading_path, embed_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks (chunk_id, doc_id, idx, text, start, end, n_tokens, heading_path, embed_hash, context) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     ch.chunk_id,
@@ -296,6 +336,7 @@ class Catalog:
                     ch.n_tokens,
                     json.dumps(list(ch.heading_path), ensure_ascii=False),
                     h,
+                    ch.context,
                 )
                 for ch, h in zip(chunks, embed_hashes, strict=True)
             ],

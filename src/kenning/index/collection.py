@@ -102,6 +102,7 @@ class Collection:
                     f"(dim {dim}). Index into a new collection (--collection NAME) or delete this one first."
                 )
             col.manifest["chunking"] = config.chunking.model_dump()
+            col.manifest["context"] = config.context.model_dump()
             col.manifest["lexical"] = config.lexical.model_dump()
             col.manifest["dense"] = config.dense.model_dump()
             return col
@@ -113,6 +114,7 @@ class Collection:
             "created_at": time.time(),
             "embedder": {"name": config.embedder.name, "model": model, "dim": dim},
             "chunking": config.chunking.model_dump(),
+            "context": config.context.model_dump(),
             "lexical": config.lexical.model_dump(),
             "dense": config.dense.model_dump(),
             "snapshot": None,

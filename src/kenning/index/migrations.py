@@ -59,4 +59,21 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO state VALUES ('data_version', '0');
     """,
+    # 2: context given back to chunks (issue 10). chunks.context is prepended to the chunk's text for embedding and
+    # BM25 (the stored text and offsets stay exact); contexts caches LLM-written situating sentences by content, so a
+    # re-index, a killed run or a changed setting never pays twice for the same chunk of the same document.
+    """
+    ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';
+    CREATE TABLE contexts (
+        key               TEXT PRIMARY KEY,  -- blake2b(prompt version, model, document window, chunk text, limits)
+        context           TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cached_tokens     INTEGER NOT NULL,
+        cost_usd          REAL,              -- NULL: the model's price is unknown
+        seconds           REAL NOT NULL,
+        created_at        REAL NOT NULL
+    );
+    """,
 ]

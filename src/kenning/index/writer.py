@@ -8,24 +8,26 @@ same path before and are no longer there are removed at the end of a run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..chunking import Chunker
-from ..config import ChunkingConfig, IngestConfig
-from ..errors import InputError
+from ..config import ChunkingConfig, ContextConfig, IngestConfig
+from ..errors import ConfigError, IndexError_, InputError
 from ..ingest import SourceFile, discover, parse
 from ..providers.embedders import Embedder
 from ..types import Chunk, Document, IndexReport, Skipped
 from .collection import Collection
+from .context import ContextFailed, Situator, header_for, indexed_text
 
-__all__ = ["index_paths", "ProgressFn", "embed_text", "embed_hash"]
+__all__ = ["index_paths", "ProgressFn", "embed_text", "embed_hash", "changed_documents", "fingerprint_for"]
 
 ProgressFn = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``: stage is ``"documents"`` (read so far) or ``"embedding"`` (chunks embedded so
@@ -33,8 +35,34 @@ far); totals are None because inputs are streamed."""
 
 
 def embed_text(chunk: Chunk) -> str:
-    """The text that is embedded (and BM25-indexed) for a chunk."""
-    return chunk.text
+    """The text that is embedded (and BM25-indexed) for a chunk: its context, if any, then its text."""
+    return indexed_text(chunk.context, chunk.text)
+
+
+def fingerprint_for(chunking: ChunkingConfig, context: ContextConfig) -> str:
+    """What a document's stored chunks depend on: re-chunk (and re-contextualize) when it changes."""
+    extra = context.fingerprint()
+    return chunking.fingerprint() + (f"|{extra}" if extra else "")
+
+
+def late_hash(model: str, doc_id: str, chunk: Chunk) -> str:
+    """A late-chunked vector depends on the whole document (doc_id is a hash of its text) and the chunk's span."""
+    return embed_hash(f"{model}#late", f"{doc_id}:{chunk.start}:{chunk.end}")
+
+
+def with_context(
+    doc: Document, chunks: list[Chunk], context: ContextConfig, situator: Situator | None, catalog
+) -> list[Chunk]:  # noqa: ANN001,E501
+    """``chunks`` with their context set: the heading header, then the LLM's situating sentence, as configured."""
+    if not context.headers and situator is None:
+        return chunks
+    written = situator.contexts(catalog, doc, chunks) if situator is not None else [""] * len(chunks)
+    out = []
+    for chunk, llm_text in zip(chunks, written, strict=True):
+        parts = [header_for(doc.title, chunk.heading_path)] if context.headers else []
+        parts.append(llm_text)
+        out.append(dataclasses.replace(chunk, context="\n".join(p for p in parts if p)))
+    return out
 
 
 def embed_hash(model: str, text: str) -> str:
@@ -71,12 +99,24 @@ def index_paths(
     embedder: Embedder,
     commit_chunks: int = 512,
     progress: ProgressFn | None = None,
+    context: ContextConfig | None = None,
+    situator: Situator | None = None,
 ) -> IndexReport:
-    """Bring ``collection`` up to date with ``paths``. The caller must hold the collection's write lock."""
+    """Bring ``collection`` up to date with ``paths``. The caller must hold the collection's write lock.
+
+    ``context`` says what is prepended to each chunk's indexed text and whether vectors are late-chunked;
+    ``situator`` writes the LLM contexts when ``context.llm`` is on. If the LLM fails partway, what was committed is
+    published, its contexts stay cached, and :class:`IndexError_` says to run again.
+    """
     t0 = time.perf_counter()
+    context = context or ContextConfig()
+    if context.llm and situator is None:
+        raise ConfigError("context.llm is on but no LLM was given to write the contexts")
+    if context.late_chunking and getattr(embedder, "embed_late", None) is None:
+        raise ConfigError(f"context.late_chunking: the embedder {embedder.name} cannot do late chunking")
     catalog = collection.catalog
     chunker = Chunker(chunking, embedder=embedder)
-    fingerprint = chunking.fingerprint()
+    fingerprint = fingerprint_for(chunking, context)
     model = collection.manifest["embedder"]["model"]
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]  # as discover() names them
     known = catalog.sources_under(roots)
@@ -90,7 +130,7 @@ def index_paths(
     def flush() -> None:
         nonlocal pending, pending_chunks
         if pending:
-            _commit(collection, pending, fingerprint, embedder, model, counts, tick)
+            _commit(collection, pending, fingerprint, embedder, model, counts, tick, context.late_chunking)
         pending, pending_chunks = [], 0
 
     for found in discover(paths, ingest):
@@ -116,8 +156,18 @@ def index_paths(
         if catalog.document_chunker(doc.doc_id) != fingerprint and not any(
             p.doc.doc_id == doc.doc_id and p.chunks is not None for p in pending
         ):
-            entry.chunks = chunker.chunk(doc)
-            entry.hashes = [embed_hash(model, embed_text(c)) for c in entry.chunks]
+            try:
+                entry.chunks = with_context(
+                    doc, chunker.chunk(doc), context, situator if context.llm else None, catalog
+                )
+            except ContextFailed as exc:
+                flush()  # what was read before the failure is committed and published; the rest waits for a rerun
+                collection.publish()
+                raise IndexError_(str(exc)) from None
+            if context.late_chunking:
+                entry.hashes = [late_hash(model, doc.doc_id, c) for c in entry.chunks]
+            else:
+                entry.hashes = [embed_hash(model, embed_text(c)) for c in entry.chunks]
             pending_chunks += len(entry.chunks)
         pending.append(entry)
         if pending_chunks >= commit_chunks:
@@ -153,7 +203,40 @@ def index_paths(
         seconds=time.perf_counter() - t0,
         skipped=tuple(skipped),
         published_version=version,
+        context=situator.report() if situator is not None and context.llm else None,
     )
+
+
+def changed_documents(
+    collection: Collection,
+    paths: Sequence[str | Path],
+    *,
+    ingest: IngestConfig,
+    chunking: ChunkingConfig,
+    context: ContextConfig,
+    embedder: Embedder | None = None,
+) -> Iterator[tuple[Document, list[Chunk]]]:
+    """The documents an index run would (re)chunk, with their chunks: what an estimate of its cost is made from.
+
+    Reads and chunks, writes nothing (the semantic chunker embeds sentences to chunk, so it needs ``embedder``).
+    """
+    catalog = collection.catalog
+    chunker = Chunker(chunking, embedder=embedder)
+    fingerprint = fingerprint_for(chunking, context)
+    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    known = catalog.sources_under(roots)
+    for found in discover(paths, ingest):
+        if isinstance(found, Skipped):
+            continue
+        state = known.get(found.source)
+        if state and state.raw_hash == found.raw_hash and state.chunker == fingerprint:
+            continue
+        try:
+            doc = parse(found, ingest)
+        except InputError:
+            continue
+        if catalog.document_chunker(doc.doc_id) != fingerprint:
+            yield doc, chunker.chunk(doc)
 
 
 def _protect(source: str, known: dict, seen: set[str]) -> None:
@@ -172,17 +255,26 @@ def _commit(
     model: str,
     counts: _Counts,
     tick: ProgressFn,
+    late_chunking: bool = False,
 ) -> None:
     catalog = collection.catalog
     texts_by_hash: dict[str, str] = {}
+    late: dict[str, tuple[Document, Chunk]] = {}
     for p in pending:
         if p.chunks is not None:
             for c, h in zip(p.chunks, p.hashes, strict=False):
-                texts_by_hash.setdefault(h, embed_text(c))
+                if late_chunking:
+                    late.setdefault(h, (p.doc, c))
+                else:
+                    texts_by_hash.setdefault(h, embed_text(c))
     missing = sorted(catalog.missing_vectors(list(texts_by_hash)), key=lambda h: len(texts_by_hash[h]))
     vectors = _embed(
         embedder, [texts_by_hash[h] for h in missing], lambda n: tick("embedding", counts.embedded + n, None)
     )
+    if late:
+        late_missing = sorted(catalog.missing_vectors(list(late)))
+        late_vectors = _embed_late(embedder, [late[h] for h in late_missing])
+        missing, vectors = missing + late_missing, _stack(vectors, late_vectors)
     with catalog.transaction():
         catalog.put_vectors(missing, vectors)
         replaced: set[str] = set()
@@ -200,6 +292,29 @@ def _commit(
         _, n_chunks = catalog.drop_unreferenced(replaced)
         counts.chunks_removed += n_chunks
     counts.embedded += len(missing)
+
+
+def _embed_late(embedder: Embedder, items: list[tuple[Document, Chunk]]) -> np.ndarray:
+    """Late-chunked vectors for these chunks, one transformer pass per document (see kenning.providers.late)."""
+    by_doc: dict[str, list[int]] = {}
+    for i, (doc, _) in enumerate(items):
+        by_doc.setdefault(doc.doc_id, []).append(i)
+    out: np.ndarray | None = None
+    for positions in by_doc.values():
+        doc = items[positions[0]][0]
+        vecs = embedder.embed_late(doc.text, [(items[i][1].start, items[i][1].end) for i in positions])  # type: ignore[attr-defined]
+        if out is None:
+            out = np.zeros((len(items), vecs.shape[1]), dtype=np.float32)
+        out[positions] = vecs
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if not a.size:
+        return b
+    if not b.size:
+        return a
+    return np.concatenate([a, b])
 
 
 def _embed(embedder: Embedder, texts: list[str], done: Callable[[int], None], step: int = 256) -> np.ndarray:

@@ -1,0 +1,265 @@
+"""Giving chunks their context back: heading headers and LLM-written situating sentences.
+
+A chunk cut from a long document often does not say what it is about ("It must be run as the owner."). Two cures
+change only the text that is *embedded and BM25-indexed*; the stored chunk text and its citation offsets stay exact:
+
+- **headers**: the document title and the chunk's heading path, ``"VACUUM › Notes"``. Free.
+- **an LLM situating sentence** (Anthropic's "contextual retrieval"): the model reads the document (a window of
+  ``context.document_tokens`` around the chunk) and writes one or two sentences placing the chunk in it, with the
+  prompt Anthropic published. Documents longer than the window are cut into fixed windows, so every chunk of one
+  window shares the same prompt prefix: Anthropic's prompt cache (``cache_control``), OpenAI's automatic prefix cache
+  and llama.cpp's prompt cache then read the document once per window, not once per chunk.
+
+Every context is cached in the catalog by content (prompt version, model, document window, chunk text, limits), so
+re-indexing, a changed setting that keeps the text, or a run killed halfway pays only for what was never written.
+
+>>> header_for("VACUUM", ("VACUUM", "Notes"))
+'VACUUM › Notes'
+>>> indexed_text("VACUUM › Notes", "It must be run as the owner.")
+'VACUUM › Notes\\n\\nIt must be run as the owner.'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..chunking import get_tokenizer
+from ..config import ContextConfig
+from ..errors import ProviderError
+from ..providers.llm.base import LLM, Message
+from ..providers.llm.pricing import PriceTable
+from ..types import Chunk, ContextReport, Document, Usage
+from .catalog import Catalog
+
+__all__ = [
+    "PROMPT_VERSION",
+    "DOCUMENT_PROMPT",
+    "CHUNK_PROMPT",
+    "header_for",
+    "indexed_text",
+    "Situator",
+    "ContextEstimate",
+    "estimate",
+    "ContextFailed",
+]
+
+PROMPT_VERSION = 1  # bump when the prompt changes: every cached context is then written again
+# Anthropic's prompt for contextual retrieval (anthropic.com/news/contextual-retrieval), split where the cache ends.
+DOCUMENT_PROMPT = "<document>\n{document}\n</document>"
+CHUNK_PROMPT = (
+    "Here is the chunk we want to situate within the whole document\n<chunk>\n{chunk}\n</chunk>\n"
+    "Please give a short succinct context to situate this chunk within the overall document for the purposes of "
+    "improving search retrieval of the chunk. Answer only with the succinct context and nothing else."
+)
+EXPECTED_REPLY_TOKENS = 60  # for estimates before anything was written: Anthropic's example contexts are 50-100
+
+
+class ContextFailed(ProviderError):
+    """The LLM failed partway through a corpus; what it wrote before is cached and the next run resumes."""
+
+
+def header_for(title: str, heading_path: Sequence[str]) -> str:
+    """``title › heading › subheading`` (the title once, even when the path starts with it)."""
+    path = tuple(p.strip() for p in heading_path if p and p.strip())
+    title = title.strip()
+    if title and path[:1] != (title,):
+        path = (title, *path)
+    return " › ".join(path)
+
+
+def indexed_text(context: str, text: str) -> str:
+    """What is embedded and BM25-indexed for a chunk (the catalog's ``INDEXED_TEXT`` computes the same)."""
+    return f"{context}\n\n{text}" if context else text
+
+
+def _windows(doc: Document, budget: int, tokenizer: str) -> list[tuple[int, int]]:
+    """Fixed windows of ``budget`` tokens that tile the document (one window when it fits)."""
+    tt = get_tokenizer(tokenizer).tokenize(doc.text)
+    if tt.n_tokens <= budget:
+        return [(0, len(doc.text))]
+    out, start = [], 0
+    while start < len(doc.text):
+        end = tt.advance(start, budget)
+        if end <= start:
+            end = len(doc.text)
+        out.append((start, end))
+        start = end
+    return out
+
+
+def _window_for(chunk: Chunk, windows: list[tuple[int, int]]) -> tuple[int, int]:
+    """The window holding the chunk's middle: the chunk is (mostly) inside the document text the model reads."""
+    mid = (chunk.start + chunk.end) // 2
+    for s, e in windows:
+        if s <= mid < e:
+            return s, e
+    return windows[-1]
+
+
+_LEAD = re.compile(r"^\s*(?:context|succinct context|here is the context)\s*[:\-–]\s*", re.I)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def clean_reply(text: str, max_tokens: int, tokenizer: str) -> tuple[str, bool]:
+    """The reply as a context: one paragraph, no "Context:" lead, at most ``max_tokens`` (cut at a sentence end).
+
+    Returns the text and whether it was cut. An empty result means the model gave nothing usable.
+
+    >>> clean_reply("Context: This chunk is about VACUUM.", 50, "cl100k_base")
+    ('This chunk is about VACUUM.', False)
+    """
+    text = " ".join(text.split())
+    text = _LEAD.sub("", text).strip().strip('"').strip()
+    tok = get_tokenizer(tokenizer)
+    ids = tok.encode(text)
+    if len(ids) <= max_tokens:
+        return text, False
+    head = tok.decode(ids[:max_tokens])
+    ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+    return (head[: ends[-1]] if ends else head).strip(), True
+
+
+@dataclass
+class _Tally:
+    written: int = 0
+    reused: int = 0
+    empty: int = 0
+    cut: int = 0
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+
+
+class Situator:
+    """Writes (or finds in the cache) the situating context of each chunk with one LLM."""
+
+    def __init__(self, llm: LLM, config: ContextConfig, *, tokenizer: str = "cl100k_base") -> None:
+        self.llm = llm
+        self.config = config
+        self.tokenizer = tokenizer
+        self.tally = _Tally()
+
+    def key(self, window_text: str, chunk_text: str) -> str:
+        c = self.config
+        blob = f"{PROMPT_VERSION}\0{self.llm.name}\0{c.max_tokens}\0{window_text}\0{chunk_text}"
+        return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+    def contexts(self, catalog: Catalog, doc: Document, chunks: Sequence[Chunk]) -> list[str]:
+        """One context per chunk, in order; calls the LLM only for chunks not in the cache."""
+        windows = _windows(doc, self.config.document_tokens, self.tokenizer)
+        spans = [_window_for(c, windows) for c in chunks]
+        keys = [self.key(doc.text[s:e], c.text) for c, (s, e) in zip(chunks, spans, strict=True)]
+        found = catalog.cached_contexts(keys)
+        out = []
+        for chunk, (s, e), key in zip(chunks, spans, keys, strict=True):
+            if key in found:
+                self.tally.reused += 1
+                out.append(found[key])
+                continue
+            out.append(self._write(catalog, key, doc, doc.text[s:e], chunk))
+        return out
+
+    def _write(self, catalog: Catalog, key: str, doc: Document, window: str, chunk: Chunk) -> str:
+        messages = [
+            Message("user", DOCUMENT_PROMPT.format(document=window), cache=True),
+            Message("user", CHUNK_PROMPT.format(chunk=chunk.text)),
+        ]
+        t0 = time.perf_counter()
+        try:
+            reply = self.llm.complete(messages, max_tokens=self.config.max_tokens + 20, temperature=0.0)
+        except ProviderError as exc:
+            t = self.tally
+            raise ContextFailed(
+                f"writing the context of chunk {chunk.index} of {doc.source} failed ({exc}); the {t.written} contexts "
+                "written before are kept, and running the same command again resumes from there"
+            ) from None
+        seconds = time.perf_counter() - t0
+        context, cut = clean_reply(reply.text, self.config.max_tokens, self.tokenizer)
+        catalog.cache_context(key, context, self.llm.name, reply.usage, seconds)
+        t = self.tally
+        t.written += 1
+        t.empty += not context
+        t.cut += cut
+        t.usage = t.usage + reply.usage
+        t.seconds += seconds
+        return context
+
+    def report(self) -> ContextReport:
+        t = self.tally
+        return ContextReport(self.llm.name, t.written, t.reused, t.empty, t.cut, t.usage, round(t.seconds, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class ContextEstimate:
+    """What writing the missing contexts would take, before a token is spent."""
+
+    model: str
+    chunks: int  # chunks needing a context
+    cached: int  # of those, already in the cache
+    calls: int
+    prompt_tokens: int
+    cached_prompt_tokens: int  # prompt tokens a provider prompt cache would read instead of process
+    completion_tokens: int
+    cost_usd: float | None  # None: the model's price is unknown (local models cost 0.0)
+    seconds: float | None  # None: no measured speed for this model yet
+
+    def line(self) -> str:
+        money = "unknown price" if self.cost_usd is None else f"${self.cost_usd:,.4f}"
+        when = "" if self.seconds is None else f", about {self.seconds / 60:,.1f} min"
+        return (
+            f"{self.calls:,} LLM calls ({self.cached:,} of {self.chunks:,} contexts cached) with {self.model}: "
+            f"~{self.prompt_tokens:,} prompt tokens ({self.cached_prompt_tokens:,} of them from a prompt cache), "
+            f"~{self.completion_tokens:,} written, {money}{when}"
+        )
+
+
+def estimate(
+    catalog: Catalog,
+    docs: Sequence[tuple[Document, Sequence[Chunk]]],
+    situator: Situator,
+    *,
+    prices: PriceTable | None = None,
+    local: bool = False,
+) -> ContextEstimate:
+    """Calls, tokens, money and (from earlier runs of the same model) time to contextualize ``docs``' chunks."""
+    tok = get_tokenizer(situator.tokenizer)
+    fixed = tok.count(DOCUMENT_PROMPT.format(document="") + CHUNK_PROMPT.format(chunk=""))
+    chunks = cached = calls = prompt = reuse = first = 0
+    for doc, doc_chunks in docs:
+        windows = _windows(doc, situator.config.document_tokens, situator.tokenizer)
+        spans = [_window_for(c, windows) for c in doc_chunks]
+        keys = [situator.key(doc.text[s:e], c.text) for c, (s, e) in zip(doc_chunks, spans, strict=True)]
+        found = catalog.cached_contexts(keys)
+        chunks += len(doc_chunks)
+        cached += len(found)
+        seen: set[tuple[int, int]] = set()
+        for c, span, key in zip(doc_chunks, spans, keys, strict=True):
+            if key in found:
+                continue
+            n_window = tok.count(doc.text[span[0] : span[1]])
+            calls += 1
+            prompt += fixed + n_window + c.n_tokens
+            if span in seen:
+                reuse += n_window
+            else:
+                first += n_window
+            seen.add(span)
+    completion = calls * min(EXPECTED_REPLY_TOKENS, situator.config.max_tokens)
+    name = situator.llm.name
+    price = (prices or PriceTable()).lookup(name.split(":", 1)[-1])
+    if local:
+        cost: float | None = 0.0
+    elif price is None:
+        cost = None
+    else:
+        # Anthropic: a cache write costs 1.25x the input price, a read 0.1x; OpenAI: no write premium, reads 0.5x
+        anthropic = "claude" in name or name.startswith("anthropic")
+        write, read = (1.25, 0.1) if anthropic else (1.0, 0.5)
+        fresh = prompt - reuse - first
+        cost = ((fresh + write * first + read * reuse) * price[0] + completion * price[1]) / 1e6
+    rate = catalog.context_seconds(name)
+    seconds = None if rate is None else calls * rate
+    return ContextEstimate(name, chunks, cached, calls, prompt, reuse, completion, cost, seconds)
