@@ -287,8 +287,9 @@ class KenningConfig(_Stage):
         return build(type(self), data, where=f"settings of collection {name!r}")
 
     @classmethod
-    def load(cls, home: Path, **overrides: dict[str, Any]) -> KenningConfig:
-        """Defaults, then ``home/kenning.toml``, then ``overrides`` (``{"chunking": {"size": 300}}``)."""
+    def load(cls, home: Path, collection: str | None = None, **overrides: dict[str, Any]) -> KenningConfig:
+        """Defaults, then ``home/kenning.toml`` (with its ``[collections.<collection>]`` sections on top when a
+        collection is named), then ``overrides`` (``{"chunking": {"size": 300}}``): what is given explicitly wins."""
         data: dict[str, Any] = {}
         path = Path(home) / "kenning.toml"
         if path.is_file():
@@ -296,6 +297,15 @@ class KenningConfig(_Stage):
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        own = (
+            data.get("collections", {}).pop(collection, None)
+            if collection and isinstance(data.get("collections"), dict)
+            else None
+        )
+        for stage, values in (own or {}).items():
+            if not isinstance(values, dict) or stage == "collections" or stage not in cls.model_fields:
+                raise ConfigError(f"{path}: collections.{collection}.{stage}: not a settings section")
+            data.setdefault(stage, {}).update(values)
         for stage, values in overrides.items():
             data.setdefault(stage, {}).update({k: v for k, v in values.items() if v is not None})
         return build(cls, data, where=str(path) if path.is_file() else "settings")

@@ -56,8 +56,9 @@ LlmOpt = Annotated[
 ]
 
 
-def load_config(home: Path, **stages: dict[str, Any]) -> KenningConfig:
-    return KenningConfig.load(home, **stages)
+def load_config(home: Path, collection: str | None = None, **stages: dict[str, Any]) -> KenningConfig:
+    """kenning.toml (with ``[collections.<collection>]`` applied) under the options given on the command line."""
+    return KenningConfig.load(home, collection, **stages)
 
 
 def resolve_home(home: Path | None) -> Path:
@@ -65,11 +66,12 @@ def resolve_home(home: Path | None) -> Path:
 
 
 def home_and_config(
-    home: Path | None, llm: str | None = None, base_url: str | None = None
+    home: Path | None, llm: str | None = None, base_url: str | None = None, *, collection: str | None = None
 ) -> tuple[Path, KenningConfig]:
-    """The index folder and its settings, with ``--llm`` / ``--llm-base-url`` laid over ``kenning.toml``."""
+    """The index folder and its settings, with ``--llm`` / ``--llm-base-url`` laid over ``kenning.toml`` (and its
+    ``[collections.<collection>]`` sections)."""
     h = resolve_home(home)
-    return h, load_config(h, llm=llm_stage(llm, base_url))
+    return h, load_config(h, collection, llm=llm_stage(llm, base_url))
 
 
 def emit_json(data: Any) -> None:

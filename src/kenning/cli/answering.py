@@ -61,7 +61,7 @@ def ask(
     from ..engine import Engine
     from ..rerank import CrossEncoderReranker
 
-    h, cfg = home_and_config(home, llm, llm_base_url)
+    h, cfg = home_and_config(home, llm, llm_base_url, collection=collection)
     engine = Engine(h, collection=collection, config=cfg)
     _retrieval_flags(engine, transform=transform, rerank=rerank)
     on_step = None if as_json else (lambda step: render.agent_step(err, step))
