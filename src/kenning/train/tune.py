@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RetrievalConfig
-from ..errors import InputError, MissingExtraError
+from ..errors import ConfigError, InputError, MissingExtraError
 from ..index.adopt import adopt_embedder, adopt_reranker, reranker_for, stage_vectors, staged_snapshot
 from ..index.collection import Collection
 from ..providers.embedders import Embedder, SentenceTransformerEmbedder
@@ -143,6 +143,12 @@ def tune(
         raise InputError(
             f"collection {collection.name!r} has {n_chunks} chunks; tuning needs at least {MIN_CHUNKS} "
             "(a few dozen documents) so that a held-out split can tell a better model from a worse one"
+        )
+    if options.embedder and (collection.manifest.get("context") or {}).get("late_chunking"):
+        # adopting a model re-embeds chunk texts one by one, which would silently undo late chunking
+        raise ConfigError(
+            f"collection {collection.name!r} is late-chunked; tune its reranker only (--no-embedder), or re-index "
+            "without context.late_chunking to tune the embedder"
         )
     base_folder = _tunable_folder(embedder) if options.embedder else None
     current_model = collection.manifest["embedder"]["model"]
