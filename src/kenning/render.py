@@ -93,6 +93,11 @@ def index_report(console: Console, r: IndexReport) -> None:
         f"{r.chunks_embedded} chunks embedded; now {r.total_documents} documents, {r.total_chunks} chunks "
         f"({r.seconds:.1f} s)"
     )
+    if r.chunking_embedded:
+        console.print(
+            f"semantic chunking embedded {r.chunking_embedded:,} sentences ({r.chunking_embed_seconds:.1f} s) to place "
+            "its breakpoints"
+        )
     if r.context is not None:
         c = r.context
         money = "price unknown" if c.usage.cost_usd is None else f"${c.usage.cost_usd:,.4f}"

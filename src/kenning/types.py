@@ -123,6 +123,8 @@ class IndexReport:
     skipped: tuple[Skipped, ...] = ()
     published_version: int | None = None
     context: ContextReport | None = None  # LLM situating contexts written for this run, when asked for
+    chunking_embedded: int = 0  # sentences the semantic chunker embedded to find its breakpoints
+    chunking_embed_seconds: float = 0.0  # and the time that took (on top of embedding the chunks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,6 +204,8 @@ def index_paths(
         skipped=tuple(skipped),
         published_version=version,
         context=situator.report() if situator is not None and context.llm else None,
+        chunking_embedded=chunker.stats.embedded,
+        chunking_embed_seconds=round(chunker.stats.seconds, 3),
     )
 
 

@@ -4,7 +4,7 @@ Every provider (OpenAI-compatible HTTP, Anthropic Messages, a local model file) 
 above it (answers, the verifier, the agent) only sees this Protocol and :func:`complete_json`.
 
 >>> Message("user", "hi")
-Message(role='user', content='hi')
+Message(role='user', content='hi', cache=False)
 """
 
 from __future__ import annotations
