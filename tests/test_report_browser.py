@@ -113,6 +113,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
             "size-precision_omega",
             "dist-span_recall",
             "dist-iou",
+            "baseline-span_recall",
             "failures",
             "delta-span_recall",
             "failures-ab",

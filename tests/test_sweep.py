@@ -84,7 +84,7 @@ def test_grid_plan_skips_invalid_cells_and_validates() -> None:
         "recursive-64-32-hybrid-rrf60",
     ]
     with pytest.raises(ConfigError, match="unknown chunker"):
-        SweepGrid(chunkers=("semantic",))
+        SweepGrid(chunkers=("bogus",))
     with pytest.raises(ConfigError, match="rerank depth"):
         SweepGrid(rerank_depths=(3,), k=5)
     with pytest.raises(ConfigError, match="every cell was skipped"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from ..errors import ConfigError, MissingExtraError
-from ._shared import HomeOpt, JsonOpt, emit_json, err, eval_app, load_config, resolve_home
+from ._shared import HomeOpt, JsonOpt, LlmOpt, emit_json, err, eval_app, llm_stage, load_config, resolve_home
+
+SWEEP_LOCAL_LLM = "local:qwen2.5-0.5b"  # the sweep's LLM when neither --llm nor [llm] names one: fast on a CPU
 
 
 def _ints(value: str, name: str) -> tuple[int, ...]:
@@ -91,7 +95,11 @@ def eval_sweep(
         Path | None, typer.Option("--eval-set", help="QA JSONL with gold_spans or gold_doc_ids, for a corpus DATA.")
     ] = None,
     chunkers: Annotated[
-        str, typer.Option(help="Comma-separated: fixed, recursive, structure, semantic (embeds every sentence).")
+        str,
+        typer.Option(
+            help="Comma-separated: fixed, recursive, structure, semantic (splits where sentence embeddings change "
+            "topic; embeds every sentence, so slower cells)."
+        ),
     ] = "recursive,structure",
     sizes: Annotated[str, typer.Option(help="Chunk sizes in tokens, comma-separated.")] = "200,400,800",
     overlaps: Annotated[
@@ -101,10 +109,33 @@ def eval_sweep(
         str | None, typer.Option(help="bm25, dense, hybrid (comma-separated). Default: dense for Chroma, else hybrid.")
     ] = None,
     rrf_k: Annotated[str, typer.Option("--rrf-k", help="RRF constants for hybrid, comma-separated.")] = "60",
+    contexts: Annotated[
+        str,
+        typer.Option(
+            help="What each chunk carries into the index, comma-separated: none, or '+'-joined headers (title and "
+            "heading path), late (late chunking), llm (an LLM situating sentence; needs --llm), e.g. none,headers+late."
+        ),
+    ] = "none",
+    transforms: Annotated[
+        str, typer.Option(help="Query transforms, comma-separated: none, hyde, multi (both need the LLM).")
+    ] = "none",
+    rerankers: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: none, cross-encoder (needs --reranker), llm-listwise, llm-pointwise (need the "
+            "LLM). Default: cross-encoder when --rerank-depth is given, else none."
+        ),
+    ] = None,
     rerank_depth: Annotated[
-        str | None, typer.Option("--rerank-depth", help="Candidates given to --reranker, comma-separated.")
+        str | None,
+        typer.Option("--rerank-depth", help="Candidates given to each reranker, comma-separated (default 20)."),
     ] = None,
     reranker: Annotated[Path | None, typer.Option(help="A local cross-encoder folder to rerank with.")] = None,
+    llm: LlmOpt = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="The configuration id every other is tested against (default: the grid's first)."),
+    ] = None,
     k: Annotated[int, typer.Option("--k", "-k", help="Chunks retrieved and scored per question.")] = 5,
     per_corpus: Annotated[
         bool, typer.Option("--per-corpus", help="Chroma sets: rank only the query's own corpus, not all of them.")
@@ -118,9 +149,11 @@ def eval_sweep(
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sweep chunker × size × overlap (× mode, RRF k, rerank depth): index each cell, score it, write a report.
+    """Sweep chunker × size × overlap × context (× mode, RRF k, transform, reranker, depth): index each cell, score
+    it, test every configuration against the baseline, write a report.
 
-    Finished cells are reused when the sweep is run again with the same inputs and settings.
+    The LLM (for llm contexts, hyde/multi and llm-* rerankers) is --llm, else [llm] in kenning.toml, else the packaged
+    local:qwen2.5-0.5b. Finished cells are reused when the sweep is run again with the same inputs and settings.
     """
     from ..evaluate.chroma import is_chroma_folder, load_chroma, span_eval_set
     from ..evaluate.report import write_report
@@ -138,7 +171,7 @@ def eval_sweep(
             f"{data} is not a Chroma-style eval folder; for a corpus, give its questions: --eval-set FILE"
         )
     h = resolve_home(home)
-    cfg = load_config(h, embedder={"name": embedder})
+    cfg = load_config(h, embedder={"name": embedder}, llm=llm_stage(llm))
     grid = SweepGrid(
         chunkers=_words(chunkers),
         sizes=_ints(sizes, "sizes"),
@@ -149,13 +182,19 @@ def eval_sweep(
         k=k,
         tokenizer=cfg.chunking.tokenizer,
         per_group=per_corpus,
+        contexts=_words(contexts),
+        transforms=_words(transforms),
+        rerankers=_words(rerankers) if rerankers else (),
+        baseline=baseline,
     )
+    grid.plan()  # a bad --baseline fails here, before a model is loaded
     inner = get_embedder(
         cfg.embedder.name, batch_size=cfg.embedder.batch_size, max_seq_length=cfg.embedder.max_seq_length
     )
     shared = CachingEmbedder(inner, cache) if cache else None
     rr = CrossEncoderReranker(reranker) if reranker else None
-    with _SweepProgress(err, enabled=True) as progress:
+    model = _sweep_llm(cfg.llm, explicit=llm is not None) if "llm" in grid.uses else None
+    with _SweepProgress(err, enabled=True) as progress, _closing(model):
         result = run_sweep(
             dataset,
             grid,
@@ -164,6 +203,7 @@ def eval_sweep(
             cache=shared,
             reranker=rr,
             reranker_name=str(reranker.resolve()) if reranker else "",
+            llm=model,
             seed=seed,
             keep_work=keep_work,
             progress=progress.update,
@@ -175,6 +215,9 @@ def eval_sweep(
         paths = {}
     for note in result.results["skipped"]:
         err.print(f"[yellow]skipped[/] {note['cell']}: {note['reason']}")
+    for c in result.results["configs"]:
+        for note in c.get("notes", []):
+            err.print(f"[yellow]{c['id']}:[/] {note}")
     summary = {
         "results": str(result.paths["results"]),
         "timings": str(result.paths["timings"]),
@@ -182,6 +225,8 @@ def eval_sweep(
         "wall_seconds": result.timings["wall_seconds"],
         "configs_reused": result.timings["configs_reused"],
         "best": result.results["best"],
+        "baseline": result.results["vs_baseline"]["baseline"],
+        "llm": result.timings.get("llm", {}).get("total"),
         "configs": [{"id": c["id"], "chunks": c["chunks"], "metrics": c["metrics"]} for c in result.results["configs"]],
     }
     if as_json:
@@ -194,6 +239,26 @@ def eval_sweep(
         f"{result.timings['wall_seconds']:.1f} s; results: {result.paths['results']}"
         + (f"; report: {paths['html']}" if paths else "")
     )
+
+
+def _sweep_llm(config: Any, *, explicit: bool) -> Any:
+    """The LLM the grid asked for: --llm, else [llm], else the packaged small local generator."""
+    from ..providers.llm import get_llm, parse_llm_spec
+
+    if config.provider == "none":
+        if explicit:
+            raise ConfigError("--llm none: the grid's llm contexts, transforms or llm rerankers need a language model")
+        config = config.model_copy(update=parse_llm_spec(SWEEP_LOCAL_LLM))
+    return get_llm(config)
+
+
+@contextmanager
+def _closing(llm: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()
 
 
 @eval_app.command("report")

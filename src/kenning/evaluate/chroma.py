@@ -28,8 +28,12 @@ from ..config import RetrievalConfig
 from ..errors import ConfigError, InputError
 from ..index.collection import Collection
 from ..providers.embedders import Embedder
+from ..providers.llm.base import LLM
 from ..rerank import Reranker
 from ..retrieve import Filters, Searcher
+from ..retrieve.fusion import rrf
+from ..retrieve.transforms import plan_query, search_plan
+from ..types import Usage
 from .qa import GoldSpan, QASet
 from .spans import (
     SPAN_METRICS,
@@ -74,6 +78,7 @@ class SpanRun:
     scores: dict[str, tuple[float, ...]]  # metric → one value per query
     unresolved: int = 0  # queries whose gold sources were not found in the collection (scored 0)
     notes: tuple[str, ...] = field(default=())
+    usage: Usage = Usage()  # what the LLM spent on query transforms and reranking
 
     def mean(self) -> dict[str, float]:
         return {m: float(np.mean(v)) if v else 0.0 for m, v in self.scores.items()}
@@ -210,9 +215,15 @@ def evaluate_spans(
     reranker: Reranker | None = None,
     rerank_depth: int | None = None,
     per_group: bool = False,
+    transform: str = "none",
+    llm: LLM | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SpanRun:
-    """Rank the collection's chunks for every question, keep the top ``k`` and score them against the gold."""
+    """Rank the collection's chunks for every question, keep the top ``k`` and score them against the gold.
+
+    ``transform`` (``hyde``, ``multi``; see :mod:`kenning.retrieve.transforms`) rewrites each question with ``llm``
+    before it is searched; ``reranker`` reorders the top ``rerank_depth``. ``SpanRun.usage`` adds up what the LLM spent.
+    """
     if k <= 0:
         raise ConfigError(f"k must be > 0, got {k}")
     if reranker is not None and (rerank_depth or 0) < k:
@@ -244,17 +255,46 @@ def evaluate_spans(
         batches = [(order[j : j + 64], None) for j in range(0, len(order), 64)]
     retrieved: dict[int, list[Span]] = {}
     done = 0
+    usage, fallbacks = Usage(), []
     for idx, flt in batches:
         questions = [data.queries[i].question for i in idx]
+        plans = [plan_query(transform, q, llm, mode=mode) for q in questions] if transform != "none" else []
+        for plan in plans:
+            usage = usage + plan.usage
+            fallbacks.extend(plan.notes[:1])
         if reranker is None:
-            rankings = searcher.rank_many(questions, mode=mode, k=depth, filters=flt, snapshot=snap)
-            for i, ranking in zip(idx, rankings, strict=True):
-                rowids = snap.rowids[ranking.positions].tolist() if snap is not None else []
+            if plans:
+                rankings = searcher.rank_many(
+                    [s for p in plans for s in p.queries],
+                    mode=mode,
+                    k=depth,
+                    filters=flt,
+                    snapshot=snap,
+                    embed=[e for p in plans for e in p.embed],
+                )
+                positions, at = [], 0
+                for p in plans:
+                    mine, at = rankings[at : at + len(p.queries)], at + len(p.queries)
+                    fused = (
+                        rrf({str(j): r.positions for j, r in enumerate(mine)}, k=rrf_k)[0] if len(mine) > 1 else None
+                    )
+                    positions.append(mine[0].positions if fused is None else fused[:depth])
+            else:
+                positions = [
+                    r.positions for r in searcher.rank_many(questions, mode=mode, k=depth, filters=flt, snapshot=snap)
+                ]
+            for i, pos in zip(idx, positions, strict=True):
+                rowids = snap.rowids[pos].tolist() if snap is not None else []
                 retrieved[i] = [Span(*rows[r]) for r in rowids if r in rows]
         else:
-            hits = searcher.search_many(questions, mode=mode, k=depth, filters=flt)
+            if plans:
+                hits = [search_plan(searcher, p, mode=mode, k=depth, filters=flt) for p in plans]
+            else:
+                hits = searcher.search_many(questions, mode=mode, k=depth, filters=flt)
             for i, q, hs in zip(idx, questions, hits, strict=True):
                 retrieved[i] = [Span(h.doc_id, h.start, h.end) for h in reranker.rerank(q, hs, k=k)]
+                spent = getattr(reranker, "last_usage", None)
+                usage = usage + spent if isinstance(spent, Usage) else usage
         done += len(idx)
         if progress:
             progress(done, len(order))
@@ -268,10 +308,13 @@ def evaluate_spans(
         for name, value in m.as_dict().items():
             scores[name].append(value)
     notes = (f"{unresolved} queries name sources not found in the collection; they score 0",) if unresolved else ()
+    if fallbacks:
+        notes += (f"{len(fallbacks)} questions were searched without their {transform} rewrite: {fallbacks[0]}",)
     return SpanRun(
         tuple(q.qid for q in data.queries),
         tuple(q.group for q in data.queries),
         {m: tuple(v) for m, v in scores.items()},
         unresolved,
         notes,
+        usage,
     )

@@ -28,7 +28,7 @@ from ..errors import InputError
 from . import _plots
 from .stats import paired_test
 
-__all__ = ["render_report", "write_report", "compare_results", "load_run", "run_kind"]
+__all__ = ["render_report", "write_report", "compare_results", "paired_row", "load_run", "run_kind"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#fafafa}
@@ -139,12 +139,12 @@ def _compare_sweeps(a: dict[str, Any], b: dict[str, Any], seed: int, resamples: 
             va = {q: ca[ida]["per_query"][metric][i] for q, i in zip(common, ia, strict=True)}
             vb = {q: cb[idb]["per_query"][metric][i] for q, i in zip(common, ib, strict=True)}
             label = idb if ida == idb else f"{ida} → {idb}"
-            out["rows"].append(_paired_row(label, metric, va, vb, seed, resamples))
+            out["rows"].append(paired_row(label, metric, va, vb, seed, resamples))
             if metric != out["primary_metric"]:
                 continue
             for g in sorted(set(groups) - {""}):
                 sel = [q for q, x in zip(common, groups, strict=True) if x == g]
-                row = _paired_row(label, metric, {q: va[q] for q in sel}, {q: vb[q] for q in sel}, seed, resamples)
+                row = paired_row(label, metric, {q: va[q] for q in sel}, {q: vb[q] for q in sel}, seed, resamples)
                 out["groups"].append({**row, "group": g})
 
 
@@ -159,9 +159,10 @@ def _by_cell(configs: list[dict[str, Any]]) -> dict[tuple[str, int, int], str]:
     return out
 
 
-def _paired_row(
+def paired_row(
     cid: str, metric: str, a: dict[str, float], b: dict[str, float], seed: int, resamples: int
 ) -> dict[str, Any]:
+    """One row of a comparison: mean of ``a`` and ``b`` per query, B − A with its paired interval and p-value."""
     r = paired_test(a, b, seed=seed, resamples=resamples)
     return {
         "id": cid,
@@ -241,6 +242,8 @@ def _sweep_sections(run: dict[str, Any]) -> list[str]:
         + "</p>"
         + _table(["configuration", "chunks", "mean tokens", *metrics], rows, classes)
     )
+    if run.get("vs_baseline", {}).get("rows"):
+        parts.extend(_baseline_sections(run["vs_baseline"]))
     plots = [m for m in (primary, "iou", "precision", "precision_omega") if m in metrics]
     figs = []
     for m in dict.fromkeys(plots):
@@ -277,6 +280,38 @@ def _sweep_sections(run: dict[str, Any]) -> list[str]:
             + "</ul>"
         )
     return parts
+
+
+def _baseline_sections(cmp: dict[str, Any]) -> list[str]:
+    """Each configuration against the sweep's baseline: what it changes, Δ with its paired interval, p."""
+    metrics = cmp["metrics"]
+    by_id: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in cmp["rows"]:
+        by_id.setdefault(r["id"], {})[r["metric"]] = r
+    rows = []
+    for cid, per in by_id.items():
+        first = next(iter(per.values()))
+        cells = [_esc(cid), _esc(first.get("changes", ""))]
+        for m in metrics:
+            r = per[m]
+            cells += [
+                _fmt(r["a"]),
+                _fmt(r["b"]),
+                f'{_delta(r)} <span class="ci">[{r["ci"][0]:+.3f}, {r["ci"][1]:+.3f}]</span>',
+            ]
+            cells.append(_fmt(r["p"], 4))
+        rows.append(cells)
+    heads = [h for m in metrics for h in (f"{m} baseline", m, f"Δ {m} [95% CI]", f"p ({m})")]
+    primary = metrics[0]
+    prim = [r for r in cmp["rows"] if r["metric"] == primary]
+    return [
+        "<h2>Each option against the baseline</h2>"
+        f'<p class="note">Baseline: <b>{_esc(cmp["baseline"])}</b>. Δ = mean(configuration) − mean(baseline) over the '
+        f"questions both scored; interval: paired bootstrap (95%); p: two-sided paired sign-flip randomization test "
+        f"({cmp['resamples']:,} resamples, seed {cmp['seed']}); <b>bold</b> when p &lt; 0.05.</p>"
+        + _table(["configuration", "changes", *heads], rows),
+        _figure(_plots.delta_bars(prim, primary, key=f"baseline-{primary}"), f"Δ {primary} against the baseline."),
+    ]
 
 
 def _beir_sections(run: dict[str, Any]) -> list[str]:

@@ -1,17 +1,22 @@
-"""Chunking sweeps: chunker × size × overlap (× fusion mode, RRF k, rerank depth), each cell indexed and scored.
+"""Sweeps: chunker × size × overlap × context (× mode, RRF k, query transform, reranker, depth), each cell indexed
+and scored, every configuration tested against a baseline. The grid is :class:`~.sweep_grid.SweepGrid`.
 
 Every chunking cell is indexed into its own temporary collection under ``OUT/work/``, all cells embedding through one
 :class:`~kenning.providers.cache.CachingEmbedder` (``OUT/embeddings.sqlite`` unless another cache is given), so a
 chunk text that two cells share is embedded once: a sweep costs about its *distinct* chunks. Retrieval settings
-(mode, RRF k, rerank depth) reuse their cell's index. Cells with ``overlap >= size`` are skipped with a note.
+(mode, RRF k, transform, reranker) reuse their cell's index. Cells with ``overlap >= size`` are skipped with a note.
+LLM contexts, query transforms and LLM rerankers use the ``llm`` given to :func:`run_sweep`; what it spent (tokens,
+calls, cost) per cell and configuration goes to ``timings.json``.
 
 **Resumable.** Each configuration's scores are written to ``OUT/cells/<id>.json`` as soon as they exist, with a
 fingerprint of everything they depend on (input bytes, embedder, chunking, retrieval settings, k, scorer version).
 A re-run reuses every cell whose fingerprint matches and does no indexing or embedding for it.
 
 **Deterministic.** ``OUT/results.json`` holds no timestamps or durations, keys are sorted and floats rounded to 6
-places, so the same inputs, grid and seed give the same bytes. Wall times, cache hits and embedding counts go to
-``OUT/timings.json`` (with the CPU seconds, a measure that other work on the machine does not inflate).
+places, so the same inputs, grid and seed give the same bytes (with a model in the loop: the same model replies).
+``vs_baseline`` holds every configuration against the baseline (paired bootstrap interval, paired randomization
+p-value). Wall times, cache hits, embedding counts and LLM usage go to ``OUT/timings.json`` (with the CPU seconds, a
+measure that other work on the machine does not inflate).
 
 >>> grid = SweepGrid(chunkers=("recursive", "structure"), sizes=(128, 256), overlaps=(0, 32))   # doctest: +SKIP
 >>> result = run_sweep(load_chroma("chroma/"), grid, "out/", embedder=get_embedder("minilm"))  # doctest: +SKIP
@@ -33,16 +38,22 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ChunkingConfig, IngestConfig, KenningConfig
+from ..config import ChunkingConfig, ContextConfig, IngestConfig, KenningConfig
 from ..errors import ConfigError
 from ..index import Collection, index_paths
+from ..index.context import PROMPT_VERSION as CONTEXT_PROMPT
+from ..index.context import Situator
 from ..providers.cache import CachingEmbedder
 from ..providers.embedders import Embedder
-from ..rerank import Reranker
-from ..retrieve import MODES
+from ..providers.llm.base import LLM
+from ..rerank import LLMReranker, Reranker
+from ..rerank.llm import PROMPT_VERSION as RERANK_PROMPT
+from ..retrieve.transforms import PROMPT_VERSION as TRANSFORM_PROMPT
+from ..types import Usage
 from .chroma import SpanEvalSet, SpanRun, evaluate_spans, omega_scores
 from .spans import SPAN_METRICS
 from .stats import bootstrap_ci
+from .sweep_grid import CHUNKERS, Config, SweepGrid, context_config, vs_baseline
 
 __all__ = [
     "SweepGrid",
@@ -57,126 +68,11 @@ __all__ = [
 
 RESULTS_FORMAT = "kenning-sweep/1"
 SCORER_VERSION = 1  # bump when a metric's definition changes: every cached cell is then recomputed
-CHUNKERS = ("fixed", "recursive", "structure", "semantic")  # semantic embeds every sentence: slower cells
 METRICS = (*SPAN_METRICS, "precision_omega")
+RERANK_STYLES = ("llm-listwise", "llm-pointwise")
 SweepProgress = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``: stage ``"cells"`` (configurations done), ``"embedding"`` (chunks embedded in
 the current cell), ``"scoring"`` (questions scored in the current configuration)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """One configuration of the grid: how to chunk, and how to retrieve from that chunking."""
-
-    chunker: str
-    size: int
-    overlap: int
-    mode: str
-    rrf_k: float | None = None  # hybrid only
-    rerank_depth: int | None = None
-
-    @property
-    def cell(self) -> str:
-        """The chunking cell: configurations that share it share one index."""
-        return f"{self.chunker}-{self.size}-{self.overlap}"
-
-    @property
-    def id(self) -> str:
-        out = f"{self.cell}-{self.mode}"
-        if self.rrf_k is not None:
-            out += f"-rrf{self.rrf_k:g}"
-        if self.rerank_depth is not None:
-            out += f"-rerank{self.rerank_depth}"
-        return out
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "chunker": self.chunker,
-            "size": self.size,
-            "overlap": self.overlap,
-            "mode": self.mode,
-            "rrf_k": self.rrf_k,
-            "rerank_depth": self.rerank_depth,
-        }
-
-
-@dataclass(frozen=True)
-class SweepGrid:
-    """The values to sweep; every combination is one :class:`Config`.
-
-    ``rrf_ks`` only multiply hybrid configurations; ``rerank_depths`` (empty: no reranking) need a reranker.
-    ``per_group`` ranks each Chroma query only against its own corpus (default: every corpus, as the reference does).
-    """
-
-    chunkers: tuple[str, ...] = ("recursive", "structure")
-    sizes: tuple[int, ...] = (200, 400, 800)
-    overlaps: tuple[int, ...] = (0, 50, 100)
-    modes: tuple[str, ...] = ("dense",)
-    rrf_ks: tuple[float, ...] = (60.0,)
-    rerank_depths: tuple[int, ...] = ()
-    k: int = 5
-    tokenizer: str = "cl100k_base"
-    per_group: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("chunkers", "sizes", "overlaps", "modes", "rrf_ks"):
-            if not getattr(self, name):
-                raise ConfigError(f"sweep: {name} is empty; give at least one value")
-        bad = [c for c in self.chunkers if c not in CHUNKERS]
-        if bad:
-            raise ConfigError(f"sweep: unknown chunker(s) {', '.join(bad)}; choose from {', '.join(CHUNKERS)}")
-        bad = [m for m in self.modes if m not in MODES]
-        if bad:
-            raise ConfigError(f"sweep: unknown mode(s) {', '.join(bad)}; choose from {', '.join(MODES)}")
-        if any(s <= 0 for s in self.sizes) or any(o < 0 for o in self.overlaps):
-            raise ConfigError(f"sweep: sizes must be > 0 and overlaps >= 0, got {self.sizes} and {self.overlaps}")
-        if any(r <= 0 for r in self.rrf_ks):
-            raise ConfigError(f"sweep: RRF k must be > 0, got {self.rrf_ks}")
-        if self.k <= 0:
-            raise ConfigError(f"sweep: k must be > 0, got {self.k}")
-        if any(d < self.k for d in self.rerank_depths):
-            raise ConfigError(f"sweep: every rerank depth must be at least k={self.k}, got {self.rerank_depths}")
-        for name in ("chunkers", "sizes", "overlaps", "modes", "rrf_ks", "rerank_depths"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ConfigError(f"sweep: {name} has a repeated value: {values}")
-
-    def plan(self) -> tuple[list[Config], list[dict[str, Any]]]:
-        """The configurations to run, in grid order, and the cells skipped with the reason."""
-        configs: list[Config] = []
-        skipped: list[dict[str, Any]] = []
-        depths: tuple[int | None, ...] = tuple(self.rerank_depths) or (None,)
-        for chunker in self.chunkers:
-            for size in self.sizes:
-                for overlap in self.overlaps:
-                    if overlap >= size:
-                        skipped.append(
-                            {
-                                "cell": f"{chunker}-{size}-{overlap}",
-                                "reason": f"overlap {overlap} >= size {size}",
-                            }
-                        )
-                        continue
-                    for mode in self.modes:
-                        for rrf_k in self.rrf_ks if mode == "hybrid" else (None,):
-                            for depth in depths:
-                                configs.append(Config(chunker, size, overlap, mode, rrf_k, depth))
-        if not configs:
-            raise ConfigError("sweep: every cell was skipped (overlap >= size everywhere); use smaller overlaps")
-        return configs, skipped
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "chunkers": list(self.chunkers),
-            "sizes": list(self.sizes),
-            "overlaps": list(self.overlaps),
-            "modes": list(self.modes),
-            "rrf_ks": list(self.rrf_ks),
-            "rerank_depths": list(self.rerank_depths),
-            "k": self.k,
-            "tokenizer": self.tokenizer,
-            "per_group": self.per_group,
-        }
 
 
 @dataclass
@@ -243,22 +139,32 @@ def run_sweep(
     cache: CachingEmbedder | None = None,
     reranker: Reranker | None = None,
     reranker_name: str = "",
+    llm: LLM | None = None,
     seed: int = 0,
     keep_work: bool = False,
     progress: SweepProgress | None = None,
 ) -> SweepResult:
     """Run (or resume) every configuration of ``grid`` on ``data`` and write ``results.json`` and ``timings.json``
-    into ``out``. ``embedder`` is wrapped in ``cache`` (default: a cache at ``out/embeddings.sqlite``)."""
+    into ``out``. ``embedder`` is wrapped in ``cache`` (default: a cache at ``out/embeddings.sqlite``); ``reranker``
+    is the cross-encoder, ``llm`` writes LLM contexts, query rewrites and LLM rerankings."""
     t0, cpu0 = time.perf_counter(), time.process_time()
-    out = Path(out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    if grid.rerank_depths and reranker is None:
+    configs, skipped = grid.plan()
+    uses = grid.uses
+    if "cross-encoder" in uses and reranker is None:
         raise ConfigError("sweep: rerank depths were given but no reranker; pass a cross-encoder folder")
+    if "llm" in uses and llm is None:
+        asked = sorted({c.context for c in configs if "llm" in c.context.split("+")} | set(grid.transforms) - {"none"})
+        asked += [r for r in grid.rerankers if r.startswith("llm")]
+        raise ConfigError(f"sweep: {', '.join(asked)} need a language model; pass llm= (kenning eval sweep --llm)")
+    inner = cache.inner if cache is not None else embedder
+    if "late" in uses and getattr(inner, "embed_late", None) is None:
+        raise ConfigError(f"sweep: late chunking needs an embedder that can do it; {inner.name} cannot")
     if grid.per_group and data.kind != "chroma":
         raise ConfigError("sweep: per-corpus ranking needs a Chroma-style eval folder")
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
     own_cache = cache is None
     cache = cache or CachingEmbedder(embedder, out / "embeddings.sqlite")
-    configs, skipped = grid.plan()
     tick = progress or (lambda stage, done, total: None)
     base = {
         "scorer": SCORER_VERSION,
@@ -266,14 +172,16 @@ def run_sweep(
         "embedder": cache.name,
         "k": grid.k,
         "per_group": grid.per_group,
-        "reranker": reranker_name if grid.rerank_depths else "",
     }
+    llm_rerankers = {r: LLMReranker(llm, style=r.split("-", 1)[1]) for r in RERANK_STYLES if llm is not None}
     cells: dict[str, list[Config]] = {}
     for c in configs:
         cells.setdefault(c.cell, []).append(c)
 
     done: dict[str, dict[str, Any]] = {}
     timings: dict[str, Any] = {"cells": {}}
+    spent: dict[str, Any] = {}
+    total = Usage()
     n_done = n_reused = 0
     tick("cells", 0, len(configs))
     for cell, members in cells.items():
@@ -283,10 +191,11 @@ def run_sweep(
             overlap=members[0].overlap,
             tokenizer=grid.tokenizer,  # type: ignore[arg-type]
         )
-        prints = {c.id: _fingerprint({**base, "chunking": chunking.model_dump(), **c.settings()}) for c in members}
+        context = context_config(members[0].context)
+        prints = {c.id: _fingerprint(_depends(base, chunking, c, reranker_name, llm)) for c in members}
         todo = []
         for c in members:
-            cached = _read_cell(out / "cells" / f"{c.id}.json", prints[c.id])
+            cached = _read_cell(out / "cells" / f"{_file(c.id)}.json", prints[c.id])
             if cached is None:
                 todo.append(c)
             else:
@@ -300,7 +209,8 @@ def run_sweep(
         t_cell = time.perf_counter()
         before = cache.stats
         scored: dict[str, float] = {}
-        collection = _cell_collection(out, cell, chunking, cache)
+        situator = Situator(llm, context, tokenizer=grid.tokenizer) if context.llm and llm is not None else None
+        collection = _cell_collection(out, cell, chunking, context, cache)
         try:
             with collection.locked():
                 report = index_paths(
@@ -310,7 +220,11 @@ def run_sweep(
                     chunking=chunking,
                     embedder=cache,
                     progress=lambda stage, n, total: tick(stage, n, total),
+                    context=context,
+                    situator=situator,
                 )
+            indexing = report.context.usage if report.context is not None else Usage()
+            total = total + indexing
             n_chunks, mean_tokens = collection.catalog.conn.execute(
                 "SELECT count(*), coalesce(avg(n_tokens), 0) FROM chunks"
             ).fetchone()
@@ -325,21 +239,26 @@ def run_sweep(
                     mode=c.mode,
                     k=grid.k,
                     rrf_k=c.rrf_k if c.rrf_k is not None else 60.0,
-                    reranker=reranker if c.rerank_depth is not None else None,
+                    reranker=reranker if c.reranker == "cross-encoder" else llm_rerankers.get(c.reranker),
                     rerank_depth=c.rerank_depth,
                     per_group=grid.per_group,
+                    transform=c.transform,
+                    llm=llm,
                     progress=lambda n, total: tick("scoring", n, total),
                 )
                 record = _cell_record(c, prints[c.id], run, omega, int(n_chunks), float(mean_tokens))
-                write_json(out / "cells" / f"{c.id}.json", record)
+                write_json(out / "cells" / f"{_file(c.id)}.json", record)
                 done[c.id] = record
                 scored[c.id] = round(time.perf_counter() - t_score, 3)
+                if c.needs_llm:
+                    spent[c.id] = {"index": _usage(indexing), "queries": _usage(run.usage)}
+                    total = total + run.usage
                 n_done += 1
                 tick("cells", n_done, len(configs))
         finally:
             collection.close()
             if not keep_work:
-                shutil.rmtree(out / "work" / "collections" / f"sweep-{cell}", ignore_errors=True)
+                shutil.rmtree(out / "work" / "collections" / f"sweep-{_file(cell)}", ignore_errors=True)
         after = cache.stats
         timings["cells"][cell] = {
             "reused": False,
@@ -352,7 +271,13 @@ def run_sweep(
             "embedding_seconds": round(after.inner_seconds - before.inner_seconds, 3),
             "documents": report.total_documents,
         }
-    results = _assemble(data, grid, configs, skipped, done, cache.name, seed, reranker_name)
+        if report.context is not None:
+            timings["cells"][cell]["llm_contexts"] = {
+                "written": report.context.written,
+                "reused": report.context.reused,
+            }
+    llm_name = llm.name if llm is not None and "llm" in uses else ""
+    results = _assemble(data, grid, configs, skipped, done, cache.name, seed, reranker_name, llm_name)
     stats = cache.stats
     timings.update(
         {
@@ -369,16 +294,52 @@ def run_sweep(
             "cache_path": str(cache.path),
         }
     )
+    if llm is not None and "llm" in uses:
+        timings["llm"] = {"model": llm.name, "total": _usage(total), "configs": spent}
     if own_cache:
         cache.close()
     paths = {"results": write_json(out / "results.json", results), "timings": write_json(out / "timings.json", timings)}
     return SweepResult(results, timings, paths)
 
 
-def _cell_collection(out: Path, cell: str, chunking: ChunkingConfig, cache: CachingEmbedder) -> Collection:
+def _depends(
+    base: dict[str, Any], chunking: ChunkingConfig, c: Config, reranker_name: str, llm: LLM | None
+) -> dict[str, Any]:
+    """Everything a configuration's scores depend on (what was there before an option existed keeps its form)."""
+    out = {
+        **base,
+        "reranker": reranker_name if c.reranker == "cross-encoder" else "",
+        "chunking": chunking.model_dump(),
+        **c.settings(),
+    }
+    if c.needs_llm:
+        out["llm"] = llm.name if llm is not None else ""
+        out["prompts"] = [CONTEXT_PROMPT, TRANSFORM_PROMPT, RERANK_PROMPT]
+    return out
+
+
+def _file(name: str) -> str:
+    """A cell or configuration id as a file or collection name (``ctx:`` has a colon; collections allow no ``+``)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+
+
+def _usage(u: Usage) -> dict[str, Any]:
+    cost = None if u.cost_usd is None else round(u.cost_usd, 6)
+    return {
+        "calls": u.calls,
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "cached_tokens": u.cached_tokens,
+        "cost_usd": cost,
+    }
+
+
+def _cell_collection(
+    out: Path, cell: str, chunking: ChunkingConfig, context: ContextConfig, cache: CachingEmbedder
+) -> Collection:
     """The cell's collection under ``out/work`` (kept by a killed run, it is brought up to date, not rebuilt)."""
-    config = KenningConfig(chunking=chunking)
-    return Collection.create_or_open(out / "work", f"sweep-{cell}", config, model=cache.name, dim=cache.dim)
+    config = KenningConfig(chunking=chunking, context=context)
+    return Collection.create_or_open(out / "work", f"sweep-{_file(cell)}", config, model=cache.name, dim=cache.dim)
 
 
 def _read_cell(path: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -405,6 +366,7 @@ def _cell_record(
             "groups": list(run.groups),
             "per_query": per_query,
             "unresolved": run.unresolved,
+            **({"notes": list(run.notes)} if run.notes else {}),
         }
     )
 
@@ -418,6 +380,7 @@ def _assemble(
     model: str,
     seed: int,
     reranker_name: str,
+    llm_name: str = "",
 ) -> dict[str, Any]:
     qids = [q.qid for q in data.queries]
     groups = [q.group for q in data.queries]
@@ -445,14 +408,18 @@ def _assemble(
                 "by_group": by_group,
                 "per_query": rec["per_query"],
                 "unresolved": rec["unresolved"],
+                **({"notes": rec["notes"]} if rec.get("notes") else {}),
             }
         )
     order = {c.id: i for i, c in enumerate(configs)}
     best = {m: max(rows, key=lambda r, m=m: (r["metrics"][m], -order[r["id"]]))["id"] for m in METRICS}
     with_spans = sum(1 for q in data.queries if q.spans)
     gold_kind = "spans" if with_spans == len(qids) else "documents" if not with_spans else "mixed"
+    primary = "recall" if data.kind == "chroma" else "span_recall"
+    extra = {"llm": llm_name} if llm_name else {}
     return _round(
         {
+            **extra,
             "format": RESULTS_FORMAT,
             "kind": "sweep",
             "data": {
@@ -471,11 +438,12 @@ def _assemble(
             "metrics": list(METRICS),
             # Chroma sets are judged on the share of gold characters found; other sets on recall@k of the gold
             # passages (a retrieved chunk overlaps a gold span, or comes from a gold document)
-            "primary_metric": "recall" if data.kind == "chroma" else "span_recall",
+            "primary_metric": primary,
             "skipped": skipped,
             "query_ids": qids,
             "query_groups": groups,
             "configs": rows,
             "best": best,
+            "vs_baseline": vs_baseline(_round(rows), qids, primary, baseline=grid.baseline, seed=seed),
         }
     )
