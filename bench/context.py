@@ -350,8 +350,10 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
     for row in catalog.iter_chunks():
         per_doc[row.doc_id] = per_doc.get(row.doc_id, 0) + 1
     sources = catalog.document_sources()
+    asked = {Path(sp[0]).name for q in data.queries for sp in q.spans}
     order = sorted(per_doc, key=lambda d: sources[d][0])
     random.Random(1).shuffle(order)
+    order.sort(key=lambda d: Path(sources[d][0]).name not in asked)  # pages that have questions first
     picked, total = [], 0
     for d in order:
         if total >= chunks:
@@ -366,7 +368,10 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
         src = Path(sources[d][0])
         shutil.copy(src, sample_dir / src.name)
         names.add(src.name)
-    queries = tuple(q for q in data.queries if all(Path(s[0]).name in names for s in q.spans) and q.spans)
+    inside = set(picked) | names  # gold is named by doc id (synthesized questions) or by file name
+    queries = tuple(
+        q for q in data.queries if q.spans and all(s[0] in inside or Path(s[0]).name in names for s in q.spans)
+    )
     sample = DataSet("postgres-sample", (sample_dir,), queries, {"pages": len(picked), "chunks": total})
     base_engine.close()
     # the estimate for the whole 100-page sample and for this subset, before anything is spent
@@ -382,8 +387,13 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
     }
     cells = {}
     for technique, settings in (("baseline", {}), ("llm-context", cfg), ("headers+llm-context", _with_headers(cfg))):
-        home = work / "pg-llm" / technique
-        if technique == "baseline":
+        saved = work / "cells" / f"pg-llm-{technique}-{chunks}.json"
+        if saved.is_file():
+            cells[technique] = json.loads(saved.read_text())
+            continue
+        # both LLM techniques share one collection, so the second re-indexes with headers and reuses every context
+        home = work / "pg-llm" / ("baseline" if technique == "baseline" else "llm")
+        if technique in ("baseline", "llm-context"):
             shutil.rmtree(home, ignore_errors=True)
         engine = _engine(home, settings, embedder)
         if technique != "baseline":
@@ -416,11 +426,13 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
             cell["example_contexts"] = _examples(engine)
         cell.update(run_queries(engine, sample, None))
         engine.close()
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(cell))
         cells[technique] = cell
     results["techniques"] = {}
     for technique, cell in cells.items():
         row = {k: v for k, v in cell.items() if k != "per_query"}
-        if technique != "baseline":
+        if technique != "baseline" and cell["per_query"]:
             row["vs_baseline"] = compare(cells["baseline"]["per_query"], cell["per_query"])
         results["techniques"][technique] = row
     _ = parse_llm_spec

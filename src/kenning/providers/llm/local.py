@@ -128,7 +128,14 @@ class LocalLLM:
         return Completion(
             text=out.text,
             model=self.name,
-            usage=Usage(out.prompt_tokens, out.completion_tokens, 0.0, calls=1),
+            # llama.cpp reports the prompt prefix it reused from the previous call (cache_prompt) as cache_n
+            usage=Usage(
+                out.prompt_tokens,
+                out.completion_tokens,
+                0.0,
+                calls=1,
+                cached_tokens=int((out.timings or {}).get("cache_n", 0) or 0),
+            ),
             finish_reason=out.finish_reason,
             raw={"backend": self.backend, "path": str(self.path), "timings": out.timings},
         )
