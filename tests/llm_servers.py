@@ -36,6 +36,7 @@ __all__ = [
     "ANTHROPIC",
     "DIALECTS",
     "llm_server",
+    "openai_client",
     "closed_port_url",
 ]
 
@@ -321,3 +322,10 @@ class Dialect:
 OPENAI = Dialect("openai", "KENNING_TEST_OPENAI_KEY", "/v1/chat/completions", "gpt-4o-mini")
 ANTHROPIC = Dialect("anthropic", "KENNING_TEST_ANTHROPIC_KEY", "/v1/messages", "claude-3-5-haiku-20241022")
 DIALECTS = [OPENAI, ANTHROPIC]
+
+
+def openai_client(server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Iterator[OpenAICompatibleLLM]:
+    """An OpenAI-format client of ``server`` with the test key set, closed after, for a fixture to ``yield from``."""
+    monkeypatch.setenv(OPENAI.key_env, "sk-test")
+    with OPENAI.make(server, **kw) as client:
+        yield client

@@ -15,7 +15,7 @@ from kenning.generate.prompts import NOT_IN_SOURCES_ANSWER
 from kenning.verify import Claim, Source
 from kenning.verify.llm_verifier import LLMVerifier
 
-from .llm_servers import OPENAI, Reply, llm_server  # noqa: F401 - llm_server is a fixture
+from .llm_servers import OPENAI, Reply, llm_server, openai_client  # noqa: F401 - llm_server is a fixture
 
 KEY_ENV = OPENAI.key_env
 
@@ -30,10 +30,7 @@ def engine(home: Path, small_corpus: Path, embedder):
 
 @pytest.fixture
 def llm(llm_server, monkeypatch):  # noqa: F811 - the fixture above
-    monkeypatch.setenv(KEY_ENV, "sk-test")
-    client = OPENAI.make(llm_server, max_retries=1, timeout=2.0)
-    yield client
-    client.close()
+    yield from openai_client(llm_server, monkeypatch, max_retries=1, timeout=2.0)
 
 
 def _number_of(answer, suffix: str) -> int:

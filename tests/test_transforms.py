@@ -22,7 +22,7 @@ from kenning.retrieve.transforms import HYDE_PROMPT, TRANSFORMS, plan_query
 from kenning.types import Hit
 
 from .conftest import write_corpus
-from .llm_servers import OPENAI, FakeLLMServer, llm_server  # noqa: F401 - llm_server is a fixture
+from .llm_servers import OPENAI, FakeLLMServer, llm_server, openai_client  # noqa: F401 - llm_server is a fixture
 
 KEY_ENV = OPENAI.key_env
 
@@ -55,10 +55,21 @@ def _llm_stage(server: FakeLLMServer) -> dict[str, object]:
 
 @pytest.fixture
 def llm(llm_server, monkeypatch):  # noqa: F811 - the fixture above
+    yield from openai_client(llm_server, monkeypatch, max_retries=0, timeout=5.0)
+
+
+@pytest.fixture
+def hyde_home(home: Path, llm_server, monkeypatch) -> Path:  # noqa: F811
+    """A home whose kenning.toml points [llm] at the test server (its key set) and turns HyDE on for "garden" alone."""
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    client = OPENAI.make(llm_server, max_retries=0, timeout=5.0)
-    yield client
-    client.close()
+    home.mkdir(parents=True)
+    (home / "kenning.toml").write_text(
+        "[llm]\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in _llm_stage(llm_server).items())
+        + '\n[collections.garden.retrieval]\ntransform = "hyde"\n',
+        encoding="utf-8",
+    )
+    return home
 
 
 def _engine(home: Path, server: FakeLLMServer, embedder, name: str = "default", **retrieval: object) -> Engine:
@@ -147,33 +158,23 @@ def test_an_unknown_transform_names_the_known_ones(tomatoes) -> None:
 
 
 def test_a_collections_own_settings_turn_hyde_on_for_it_alone(
-    home: Path,
+    hyde_home: Path,
     small_corpus: Path,
     embedder,
-    llm_server,
-    monkeypatch,  # noqa: F811
+    llm_server,  # noqa: F811
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, "sk-test")
-    home.mkdir(parents=True)
-    llm = _llm_stage(llm_server)
-    (home / "kenning.toml").write_text(
-        "[llm]\n"
-        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in llm.items())
-        + '\n[collections.faq.retrieval]\ntransform = "hyde"\n',
-        encoding="utf-8",
-    )
-    for name in ("faq", "notes"):
-        eng = Engine(home, collection=name, embedder=embedder)
+    for name in ("garden", "notes"):
+        eng = Engine(hyde_home, collection=name, embedder=embedder)
         eng.index([small_corpus])
         eng.close()
-    notes_engine = Engine(home, collection="notes", embedder=embedder)
+    notes_engine = Engine(hyde_home, collection="notes", embedder=embedder)
     assert notes_engine.config.retrieval.transform == "none" and notes_engine.search("VACUUM FULL")
     assert llm_server.requests == []
-    faq = Engine(home, collection="faq", embedder=embedder)
+    garden = Engine(hyde_home, collection="garden", embedder=embedder)
     llm_server.reply(OPENAI.ok("VACUUM FULL rewrites the table and takes an exclusive lock."))
-    hits, usage, _ = faq.search_with_usage("what locks a table while it is rewritten?")
+    hits, usage, _ = garden.search_with_usage("what locks a table while it is rewritten?")
     assert usage.calls == 1 and len(llm_server.requests) == 1 and hits[0].source.endswith("vacuum.md")
-    faq.close()
+    garden.close()
     notes_engine.close()
 
 
@@ -249,25 +250,15 @@ def test_engine_reranks_with_the_llm_per_call_or_per_config(home: Path, tomatoes
 
 
 def test_cli_transform_and_rerank_flags_override_the_settings(
-    home: Path,
+    hyde_home: Path,
     tmp_path: Path,
     embedder,
-    llm_server,
-    monkeypatch,  # noqa: F811
+    llm_server,  # noqa: F811
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, "sk-test")
-    home.mkdir(parents=True)
-    llm = _llm_stage(llm_server)
-    (home / "kenning.toml").write_text(
-        "[llm]\n"
-        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in llm.items())
-        + '\n[collections.garden.retrieval]\ntransform = "hyde"\n',
-        encoding="utf-8",
-    )
     runner = CliRunner()
 
     def run(*args: str) -> dict:
-        result = runner.invoke(app, [*args, "--home", str(home), "-c", "garden", "--json"], catch_exceptions=False)
+        result = runner.invoke(app, [*args, "--home", str(hyde_home), "-c", "garden", "--json"], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
@@ -291,5 +282,5 @@ def test_cli_transform_and_rerank_flags_override_the_settings(
     assert len(sent) == 2 and "different ways" in sent[0] and "Rank the passages" in sent[1]
     assert answer["citations"]
 
-    result = runner.invoke(app, ["ask", "q", "--home", str(home), "-c", "garden", "--transform", "nope"])
+    result = runner.invoke(app, ["ask", "q", "--home", str(hyde_home), "-c", "garden", "--transform", "nope"])
     assert result.exit_code != 0 and "hyde" in str(result.exception)
