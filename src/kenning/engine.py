@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -28,7 +27,7 @@ from .index import Collection, index_paths, list_collections
 from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
-from .providers.llm.base import LLM
+from .providers.llm.base import LLM, closing
 from .rerank import LLMReranker, Reranker
 from .retrieve import Filters, Searcher, hit_from_row
 from .retrieve.transforms import TRANSFORMS, QueryPlan, plan_query, search_plan
@@ -174,7 +173,7 @@ class Engine:
         self._collection = col
         context = settings["context"]
         situator = self.situator(context) if context.llm else None
-        with col.locked(), _closing(situator.llm if situator and context.llm_model else None):
+        with col.locked(), closing(situator.llm if situator and context.llm_model else None):
             return index_paths(
                 col,
                 paths,
@@ -215,7 +214,7 @@ class Engine:
             context=settings["context"],
             embedder=self.embedder if settings["chunking"].strategy == "semantic" else None,
         )
-        with _closing(situator.llm if settings["context"].llm_model else None):
+        with closing(situator.llm if settings["context"].llm_model else None):
             return estimate(
                 existing.catalog,
                 list(docs),
@@ -667,6 +666,7 @@ class Engine:
             "chunks": chunks,
             "embedder": col.manifest["embedder"],
             "chunking": col.manifest["chunking"],
+            "context": col.manifest.get("context"),
             "snapshot": col.manifest.get("snapshot"),
             "reranker": col.manifest.get("reranker"),
             "stale": col.is_stale(),
@@ -680,16 +680,6 @@ class Engine:
             self._llm.close()
             self._llm = False
             self._llm_reranker = None
-
-
-@contextlib.contextmanager
-def _closing(llm: Any) -> Iterator[None]:
-    """Close an LLM client built for one call (its HTTP connections) when the call ends."""
-    try:
-        yield
-    finally:
-        if llm is not None and hasattr(llm, "close"):
-            llm.close()
 
 
 def _strip(text: str, verdicts: list[Verdict]) -> tuple[str, list[Verdict]]:

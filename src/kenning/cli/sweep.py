@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -160,6 +158,7 @@ def eval_sweep(
     from ..evaluate.sweep import SweepGrid, run_sweep
     from ..providers.cache import CachingEmbedder
     from ..providers.embedders import get_embedder
+    from ..providers.llm import closing
     from ..rerank import CrossEncoderReranker
 
     if eval_set is not None:
@@ -194,7 +193,7 @@ def eval_sweep(
     shared = CachingEmbedder(inner, cache) if cache else None
     rr = CrossEncoderReranker(reranker) if reranker else None
     model = _sweep_llm(cfg.llm, explicit=llm is not None) if "llm" in grid.uses else None
-    with _SweepProgress(err, enabled=True) as progress, _closing(model):
+    with _SweepProgress(err, enabled=True) as progress, closing(model):
         result = run_sweep(
             dataset,
             grid,
@@ -250,15 +249,6 @@ def _sweep_llm(config: Any, *, explicit: bool) -> Any:
             raise ConfigError("--llm none: the grid's llm contexts, transforms or llm rerankers need a language model")
         config = config.model_copy(update=parse_llm_spec(SWEEP_LOCAL_LLM))
     return get_llm(config)
-
-
-@contextmanager
-def _closing(llm: Any) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        if llm is not None and hasattr(llm, "close"):
-            llm.close()
 
 
 @eval_app.command("report")

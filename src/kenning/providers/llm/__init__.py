@@ -23,7 +23,7 @@ from typing import Any
 
 from ...config import LLMConfig
 from ...errors import ConfigError
-from .base import LLM, Completion, Message, Role, complete_json, extract_json
+from .base import LLM, Completion, Message, Role, closing, complete_json, extract_json
 from .packaged import DEFAULT_LOCAL_MODEL
 from .pricing import DEFAULT_PRICES, PRICES_AS_OF, PriceTable, cost
 
@@ -32,6 +32,7 @@ __all__ = [
     "Message",
     "Role",
     "Completion",
+    "closing",
     "complete_json",
     "extract_json",
     "get_llm",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ...errors import ProviderError
 from ...types import Usage
 
-__all__ = ["Message", "Completion", "LLM", "Role", "complete_json", "extract_json"]
+__all__ = ["Message", "Completion", "LLM", "Role", "closing", "complete_json", "extract_json"]
 
 Role = Literal["system", "user", "assistant"]
 T = TypeVar("T", bound=BaseModel)
@@ -78,6 +79,17 @@ class LLM(Protocol):
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
     ) -> Iterator[str | Completion]: ...
+
+
+@contextmanager
+def closing(llm: LLM | None) -> Iterator[None]:
+    """Close an LLM client built for one call (its HTTP connections) when the call ends; ``None`` and models without
+    ``close`` pass through."""
+    try:
+        yield
+    finally:
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
