@@ -161,18 +161,15 @@ class SweepGrid:
         for name in ("chunkers", "sizes", "overlaps", "modes", "rrf_ks", "contexts", "transforms"):
             if not getattr(self, name):
                 raise ConfigError(f"sweep: {name} is empty; give at least one value")
-        bad = [c for c in self.chunkers if c not in CHUNKERS]
-        if bad:
-            raise ConfigError(f"sweep: unknown chunker(s) {', '.join(bad)}; choose from {', '.join(CHUNKERS)}")
-        bad = [m for m in self.modes if m not in MODES]
-        if bad:
-            raise ConfigError(f"sweep: unknown mode(s) {', '.join(bad)}; choose from {', '.join(MODES)}")
-        bad = [t for t in self.transforms if t not in TRANSFORMS]
-        if bad:
-            raise ConfigError(f"sweep: unknown transform(s) {', '.join(bad)}; choose from {', '.join(TRANSFORMS)}")
-        bad = [r for r in self.rerankers if r not in RERANKERS]
-        if bad:
-            raise ConfigError(f"sweep: unknown reranker(s) {', '.join(bad)}; choose from {', '.join(RERANKERS)}")
+        for what, values, known in (
+            ("chunker", self.chunkers, CHUNKERS),
+            ("mode", self.modes, MODES),
+            ("transform", self.transforms, TRANSFORMS),
+            ("reranker", self.rerankers, RERANKERS),
+        ):
+            bad = [v for v in values if v not in known]
+            if bad:
+                raise ConfigError(f"sweep: unknown {what}(s) {', '.join(bad)}; choose from {', '.join(known)}")
         object.__setattr__(self, "contexts", tuple(_context_name(c) for c in self.contexts))
         if any(s <= 0 for s in self.sizes) or any(o < 0 for o in self.overlaps):
             raise ConfigError(f"sweep: sizes must be > 0 and overlaps >= 0, got {self.sizes} and {self.overlaps}")
