@@ -5,6 +5,8 @@ Messages say what happened and what to do next. Only the CLI (and later the serv
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 __all__ = [
     "KenningError",
     "ConfigError",
@@ -14,6 +16,7 @@ __all__ = [
     "CollectionNotFound",
     "IndexLockedError",
     "ProviderError",
+    "check_choice",
 ]
 
 
@@ -23,6 +26,17 @@ class KenningError(Exception):
 
 class ConfigError(KenningError):
     """A setting has a value kenning cannot use; the message names the setting and the value."""
+
+
+def check_choice(setting: str, value: object, choices: Collection[str]) -> None:
+    """Raise a :class:`ConfigError` naming ``setting``, the choices and ``value`` unless ``value`` is one of them.
+
+    >>> check_choice("fusion", "max", ("none", "rrf"))
+    Traceback (most recent call last):
+    kenning.errors.ConfigError: fusion must be one of none, rrf, got 'max'
+    """
+    if value not in choices:
+        raise ConfigError(f"{setting} must be one of {', '.join(choices)}, got {value!r}")
 
 
 class MissingExtraError(KenningError):

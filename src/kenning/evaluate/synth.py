@@ -58,7 +58,7 @@ from typing import Any
 
 from ..chunking.split import sentence_ends
 from ..config import LexicalConfig
-from ..errors import ConfigError, InputError, ProviderError
+from ..errors import ConfigError, InputError, ProviderError, check_choice
 from ..index.collection import Collection
 from ..providers.llm.base import LLM, complete_json
 from .prompts import GeneratedQuestion, query_messages
@@ -563,8 +563,7 @@ def synthesize(
     when the collection runs out of usable chunks; the manifest says so.
     """
     options = options or SynthOptions()
-    if method not in METHODS:
-        raise ConfigError(f"synth method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_choice("synth method", method, METHODS)
     if method == "llm" and llm is None:
         raise ConfigError("synth method 'llm' needs a language model: pass --llm PROVIDER:MODEL, or use --method cloze")
     if n <= 0:

@@ -6,12 +6,12 @@ CrossEncoder folder, whoever made it.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from ..errors import ConfigError, ProviderError
+from ..errors import ConfigError, ProviderError, check_choice
 from ..providers.embedders import import_sentence_transformers
 from ..types import Hit
+from .base import reordered
 
 __all__ = ["CrossEncoderReranker", "FUSIONS"]
 
@@ -38,8 +38,7 @@ class CrossEncoderReranker:
         folder = Path(path).expanduser()
         if not (folder / "config.json").is_file():
             raise ConfigError(f"reranker: {folder} is not a model folder (no config.json)")
-        if fusion not in FUSIONS:
-            raise ConfigError(f"reranker fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        check_choice("reranker fusion", fusion, FUSIONS)
         self.path = folder
         self.batch_size = batch_size
         self.max_length = max_length
@@ -78,11 +77,4 @@ class CrossEncoderReranker:
             model_rank = {i: r for r, i in enumerate(by_model, start=1)}
             scores = [1 / (self.rrf_k + model_rank[i]) + 1 / (self.rrf_k + hits[i].rank) for i in range(len(hits))]
         order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), hits[i].rank))
-        if k is not None:
-            order = order[:k]
-        return [
-            dataclasses.replace(
-                hits[i], rank=new, score=float(scores[i]), ranks={**hits[i].ranks, "first_stage": hits[i].rank}
-            )
-            for new, i in enumerate(order, start=1)
-        ]
+        return reordered(hits, order, scores, k=k)

@@ -16,15 +16,15 @@ is kept and :attr:`LLMReranker.last_notes` says why.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from ..chunking.tokens import get_tokenizer
-from ..errors import ConfigError, ProviderError
+from ..errors import ConfigError, ProviderError, check_choice
 from ..providers.llm.base import LLM, Message, complete_json
 from ..types import Hit, Usage
+from .base import reordered
 
 __all__ = ["LLMReranker", "LISTWISE_PROMPT", "POINTWISE_PROMPT", "PROMPT_VERSION", "STYLES"]
 
@@ -89,8 +89,7 @@ class LLMReranker:
         passage_tokens: int | None = None,
         retries: int = 1,
     ) -> None:
-        if style not in STYLES:
-            raise ConfigError(f"LLM rerank style must be one of {', '.join(STYLES)}, got {style!r}")
+        check_choice("LLM rerank style", style, STYLES)
         if context_tokens <= PROMPT_OVERHEAD_TOKENS:
             raise ConfigError(f"context_tokens must be > {PROMPT_OVERHEAD_TOKENS}, got {context_tokens}")
         if passage_tokens is not None and passage_tokens <= 0:
@@ -121,14 +120,7 @@ class LLMReranker:
         except ProviderError as exc:
             self.last_notes = (f"LLM reranking failed ({exc}); kept the first-stage order",)
             order, scores = list(range(len(hits))), [h.score for h in hits]
-        if k is not None:
-            order = order[:k]
-        return [
-            dataclasses.replace(
-                hits[i], rank=new, score=float(scores[i]), ranks={**hits[i].ranks, "first_stage": hits[i].rank}
-            )
-            for new, i in enumerate(order, start=1)
-        ]
+        return reordered(hits, order, scores, k=k)
 
     # -- styles -------------------------------------------------------------------------------------------------
 

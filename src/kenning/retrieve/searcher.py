@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import RetrievalConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..index.catalog import ChunkRow
 from ..index.collection import Collection
 from ..index.snapshot import Snapshot
@@ -85,8 +85,7 @@ class Searcher:
         if embed is not None and len(embed) != len(queries):
             raise ConfigError(f"embed needs one text per query, got {len(embed)} for {len(queries)}")
         mode = mode or self.config.mode
-        if mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        check_choice("mode", mode, MODES)
         k = k or self.config.k
         if k <= 0:
             raise ConfigError(f"k must be > 0, got {k}")
