@@ -31,7 +31,7 @@ import numpy as np
 from ..config import ChunkingConfig
 from ..errors import ConfigError
 from ..types import Chunk, Document, Section
-from .split import fixed_windows, merge_spans, recursive_spans
+from .split import fixed_windows, merge_spans, recursive_spans, strip_span
 from .tokens import TokenizedText, get_tokenizer
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Chunker:
         spans = STRATEGIES[self.config.strategy](self, tt, doc)
         chunks = []
         for s, e, path in spans:
-            s, e = _strip(doc.text, s, e)
+            s, e = strip_span(doc.text, s, e)
             if e <= s:
                 continue
             idx = len(chunks)
@@ -196,11 +196,3 @@ STRATEGIES: dict[str, Callable[[Chunker, TokenizedText, Document], list[Span]]] 
     "semantic": _semantic,
 }
 NEEDS_EMBEDDER = frozenset({"semantic"})
-
-
-def _strip(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from .tokens import TokenizedText
 
-__all__ = ["fixed_windows", "recursive_spans", "merge_spans", "sentence_ends", "sentence_spans"]
+__all__ = ["fixed_windows", "recursive_spans", "merge_spans", "sentence_ends", "sentence_spans", "strip_span"]
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and a likely sentence
 # start. Common abbreviations do not end sentences.
@@ -171,3 +171,16 @@ def merge_spans(tt: TokenizedText, pieces: list[tuple[int, int]], size: int, ove
             back += counts[k - 1]
             k -= 1
         i = k
+
+
+def strip_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """``(s, e)`` narrowed past the white space at both ends of ``text[s:e]``.
+
+    >>> strip_span("  a b \\n", 0, 7)
+    (2, 5)
+    """
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e

@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from ..chunking import get_tokenizer
-from ..chunking.split import sentence_spans
+from ..chunking.split import sentence_spans, strip_span
 from ..types import Hit, Section
 
 __all__ = ["expand_to_parents", "parent_span", "chunk_sources"]
@@ -75,7 +75,7 @@ def parent_span(
     if used >= budget_tokens:
         return start, end
     if count(text[lo:hi]) <= budget_tokens:
-        return _strip(text, lo, hi)
+        return strip_span(text, lo, hi)
     reach = budget_tokens * _CHARS_PER_TOKEN
     left = sentence_spans(text, max(lo, start - reach), start)[::-1]  # nearest first
     right = sentence_spans(text, end, min(hi, end + reach))
@@ -98,7 +98,7 @@ def parent_span(
             start, li = a, li + 1
         else:
             end, ri = b, ri + 1
-    return _strip(text, start, end)
+    return strip_span(text, start, end)
 
 
 def chunk_sources(given: Sequence[Hit], chunks: Sequence[Hit]) -> list[Hit]:
@@ -126,11 +126,3 @@ def _section_of(text_len: int, sections: Sequence[Section], start: int, end: int
         if end <= stop and stop - sec.start <= best[1] - best[0]:
             best = (sec.start, stop)
     return best
-
-
-def _strip(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
