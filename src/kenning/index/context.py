@@ -21,11 +21,12 @@ re-indexing, a changed setting that keeps the text, or a run killed halfway pays
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..chunking import get_tokenizer
 from ..config import ContextConfig
@@ -123,16 +124,6 @@ def clean_reply(text: str, max_tokens: int, tokenizer: str) -> tuple[str, bool]:
     return (head[: ends[-1]] if ends else head).strip(), True
 
 
-@dataclass
-class _Tally:
-    written: int = 0
-    reused: int = 0
-    empty: int = 0
-    cut: int = 0
-    usage: Usage = field(default_factory=Usage)
-    seconds: float = 0.0
-
-
 class Situator:
     """Writes (or finds in the cache) the situating context of each chunk with one LLM."""
 
@@ -140,7 +131,7 @@ class Situator:
         self.llm = llm
         self.config = config
         self.tokenizer = tokenizer
-        self.tally = _Tally()
+        self._report = ContextReport(llm.name, written=0, reused=0, empty=0, cut=0, usage=Usage(), seconds=0.0)
 
     def key(self, window_text: str, chunk_text: str) -> str:
         c = self.config
@@ -156,7 +147,7 @@ class Situator:
         out = []
         for chunk, (s, e), key in zip(chunks, spans, keys, strict=True):
             if key in found:
-                self.tally.reused += 1
+                self._report = dataclasses.replace(self._report, reused=self._report.reused + 1)
                 out.append(found[key])
                 continue
             out.append(self._write(catalog, key, doc, doc.text[s:e], chunk))
@@ -171,25 +162,27 @@ class Situator:
         try:
             reply = self.llm.complete(messages, max_tokens=self.config.max_tokens + 20, temperature=0.0)
         except ProviderError as exc:
-            t = self.tally
             raise ContextFailed(
-                f"writing the context of chunk {chunk.index} of {doc.source} failed ({exc}); the {t.written} contexts "
-                "written before are kept, and running the same command again resumes from there"
+                f"writing the context of chunk {chunk.index} of {doc.source} failed ({exc}); the "
+                f"{self._report.written} contexts written before are kept, and running the same command again "
+                "resumes from there"
             ) from None
         seconds = time.perf_counter() - t0
         context, cut = clean_reply(reply.text, self.config.max_tokens, self.tokenizer)
         catalog.cache_context(key, context, self.llm.name, reply.usage, seconds)
-        t = self.tally
-        t.written += 1
-        t.empty += not context
-        t.cut += cut
-        t.usage = t.usage + reply.usage
-        t.seconds += seconds
+        r = self._report
+        self._report = dataclasses.replace(
+            r,
+            written=r.written + 1,
+            empty=r.empty + (not context),
+            cut=r.cut + cut,
+            usage=r.usage + reply.usage,
+            seconds=r.seconds + seconds,
+        )
         return context
 
     def report(self) -> ContextReport:
-        t = self.tally
-        return ContextReport(self.llm.name, t.written, t.reused, t.empty, t.cut, t.usage, round(t.seconds, 3))
+        return dataclasses.replace(self._report, seconds=round(self._report.seconds, 3))
 
 
 @dataclass(frozen=True, slots=True)
