@@ -15,7 +15,10 @@ import sys
 import typer
 
 from ..errors import KenningError
-from . import answering, answers_eval, collections, evaluation, sweep, synth, tuning  # noqa: F401 - registers the commands
+from . import collections  # noqa: F401 - registered first, so its commands (index, search …) lead kenning --help
+
+# isort: split
+from . import answering, answers_eval, evaluation, sweep, synth, tuning  # noqa: F401 - registers the commands
 from ._shared import app, err
 
 __all__ = ["app", "main"]

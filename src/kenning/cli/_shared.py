@@ -22,6 +22,8 @@ __all__ = [
     "CollectionOpt",
     "JsonOpt",
     "LlmOpt",
+    "TransformOpt",
+    "RerankOpt",
     "load_config",
     "resolve_home",
     "emit_json",
@@ -52,6 +54,19 @@ LlmOpt = Annotated[
     typer.Option(
         "--llm",
         help="PROVIDER:MODEL, e.g. openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest, local:smollm2, none.",
+    ),
+]
+
+TransformOpt = Annotated[
+    str | None,
+    typer.Option(help="Query transform: none, hyde or multi (default: [retrieval] transform)."),
+]
+RerankOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank",
+        help="auto (the collection's own reranker), llm (the configured LLM, else the local one) or none "
+        "(default: [retrieval] rerank).",
     ),
 ]
 

@@ -16,6 +16,8 @@ from ._shared import (
     HomeOpt,
     JsonOpt,
     LlmOpt,
+    RerankOpt,
+    TransformOpt,
     app,
     emit_json,
     err,
@@ -23,7 +25,6 @@ from ._shared import (
     resolve_home,
     train_app,
 )
-from .collections import RerankOpt, TransformOpt
 
 if TYPE_CHECKING:
     from ..engine import Engine

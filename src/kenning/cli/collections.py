@@ -16,6 +16,8 @@ from ._shared import (
     HomeOpt,
     JsonOpt,
     LlmOpt,
+    RerankOpt,
+    TransformOpt,
     app,
     emit_json,
     err,
@@ -23,19 +25,6 @@ from ._shared import (
     load_config,
     resolve_home,
 )
-
-TransformOpt = Annotated[
-    str | None,
-    typer.Option(help="Query transform: none, hyde or multi (default: [retrieval] transform)."),
-]
-RerankOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--rerank",
-        help="auto (the collection's own reranker), llm (the configured LLM, else the local one) or none "
-        "(default: [retrieval] rerank).",
-    ),
-]
 
 
 @app.command()
