@@ -344,7 +344,10 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
     data = load_set("postgres", work, quick=quick, embedder=embedder)
     # the sample: whole pages (so each page's window is read once per window, as prompt caching wants) until
     # at least `chunks` chunks, and the questions whose gold lies in those pages
-    base_engine, base_cell = index_cell(data, "baseline", work, embedder)
+    # its own copy of the baseline index (work/pg-llm-full/), so a table run using postgres/baseline is not disturbed
+    base_engine, base_cell = index_cell(
+        DataSet("pg-llm-full", data.paths, data.queries, data.info), "baseline", work, embedder
+    )
     catalog = base_engine.collection().catalog
     per_doc: dict[str, int] = {}
     for row in catalog.iter_chunks():
@@ -478,9 +481,36 @@ def _table(name: str, result: dict[str, Any]) -> None:
     )
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The table for README / bench/README: value (Δ vs baseline, paired p) per metric, index time, LLM cost."""
+    lines = [
+        "| set | technique | queries | recall@5 | recall@20 | nDCG@10 | top-20 failures | index s | LLM tokens/query |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, res in results.get("sets", {}).items():
+        for technique, row in res["techniques"].items():
+            vs = row.get("vs_baseline")
+            cells = []
+            for m in METRICS:
+                if vs:
+                    d = vs[m]
+                    bold = "**" if d["p"] < 0.05 else ""
+                    cells.append(f"{bold}{d['value']:.3f} ({d['diff']:+.3f}, p={d['p']:.2f}){bold}")
+                else:
+                    cells.append(f"{row['means'][m]:.3f}")
+            n = row.get("sample") or res["info"].get("queries", "")
+            index = row.get("index_seconds", "—")
+            lines.append(
+                f"| {name} | {technique} | {n} | "
+                + " | ".join(cells)
+                + f" | {index} | {row.get('llm_tokens_per_query', 0):g} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = arg_parser(__doc__.splitlines()[0])
-    parser.add_argument("stage", nargs="?", default="table", choices=("table", "pg-llm"))
+    parser.add_argument("stage", nargs="?", default="table", choices=("table", "pg-llm", "markdown"))
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--techniques", default=",".join([*INDEX_TECHNIQUES, *QUERY_TECHNIQUES]))
     parser.add_argument("--llm", default="local:qwen2.5-0.5b", help="the LLM of the query techniques / contexts")
@@ -492,6 +522,10 @@ def main() -> None:
     from kenning.providers import get_embedder
     from kenning.providers.cache import CachingEmbedder
 
+    if args.stage == "markdown":  # print the saved results as a Markdown table, run nothing
+        saved = BENCH / "results" / ("context.quick.json" if args.quick else "context.json")
+        print(markdown(json.loads(saved.read_text())["results"]))
+        return
     work = args.work / ("quick" if args.quick else "full")
     work.mkdir(parents=True, exist_ok=True)
     embedder = CachingEmbedder(get_embedder("minilm"), work / "embeddings.sqlite")
