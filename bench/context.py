@@ -442,6 +442,48 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
     return results
 
 
+def bench_pg_estimate(work: Path, embedder: Any, *, llm: str, measured: dict[str, Any] | None) -> dict[str, Any]:
+    """What LLM contexts for the whole PostgreSQL manual would cost, before a token is spent: with the local model
+    (time from the pg-llm run's seconds per context) and, for comparison, with Claude 3.5 Haiku's list prices."""
+    from types import SimpleNamespace
+
+    from sweep import POSTGRES
+
+    from kenning.config import ChunkingConfig, ContextConfig, IngestConfig
+    from kenning.index.context import Situator, estimate
+    from kenning.index.writer import changed_documents
+
+    home = work / "pg-estimate-full"
+    shutil.rmtree(home, ignore_errors=True)
+    cfg = {"context": {"llm": True, "llm_model": llm, "document_tokens": 1000, "max_tokens": 80}}
+    engine = _engine(home, cfg, embedder)
+    t0 = time.perf_counter()
+    local = engine.estimate_context([str(POSTGRES)])
+    seconds = time.perf_counter() - t0
+    out: dict[str, Any] = {"corpus": POSTGRES.name, "estimate_seconds": round(seconds, 1), "local": _slots(local)}
+    per_context = None
+    if measured:
+        ctx = (measured.get("techniques", {}).get("llm-context") or {}).get("context") or {}
+        if ctx.get("written"):
+            per_context = ctx["seconds"] / ctx["written"]
+    out["local"]["seconds"] = None if per_context is None else round(local.calls * per_context)
+    docs = list(
+        changed_documents(
+            engine.collection(),
+            [str(POSTGRES)],
+            ingest=IngestConfig(),
+            chunking=ChunkingConfig(),
+            context=ContextConfig(**cfg["context"]),
+        )
+    )
+    remote = SimpleNamespace(name="anthropic:claude-3-5-haiku")  # only its name is read: nothing is called
+    situator = Situator(remote, ContextConfig(**{**cfg["context"], "document_tokens": 8000}))  # type: ignore[arg-type]
+    out["claude-3-5-haiku, 8k-token windows"] = _slots(estimate(engine.collection().catalog, docs, situator))
+    engine.close()
+    shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
 def _with_headers(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"context": {**cfg["context"], "headers": True}}
 
@@ -510,7 +552,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = arg_parser(__doc__.splitlines()[0])
-    parser.add_argument("stage", nargs="?", default="table", choices=("table", "pg-llm", "markdown"))
+    parser.add_argument("stage", nargs="?", default="table", choices=("table", "pg-llm", "pg-estimate", "markdown"))
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--techniques", default=",".join([*INDEX_TECHNIQUES, *QUERY_TECHNIQUES]))
     parser.add_argument("--llm", default="local:qwen2.5-0.5b", help="the LLM of the query techniques / contexts")
@@ -531,9 +573,16 @@ def main() -> None:
     embedder = CachingEmbedder(get_embedder("minilm"), work / "embeddings.sqlite")
     result_path = BENCH / "results" / ("context.quick.json" if args.quick else "context.json")
     previous = json.loads(result_path.read_text())["results"] if result_path.is_file() else {}
-    results: dict[str, Any] = {"sets": previous.get("sets", {}), "pg_llm": previous.get("pg_llm")}
+    results: dict[str, Any] = {
+        "sets": previous.get("sets", {}),
+        "pg_llm": previous.get("pg_llm"),
+        "pg_estimate": previous.get("pg_estimate"),
+    }
     targets: list[Target] = []
-    if args.stage == "pg-llm":
+    if args.stage == "pg-estimate":
+        results["pg_estimate"] = bench_pg_estimate(work, embedder, llm=args.llm, measured=results.get("pg_llm"))
+        console.print_json(json.dumps(results["pg_estimate"], default=str))
+    elif args.stage == "pg-llm":
         results["pg_llm"] = bench_pg_llm(work, embedder, chunks=args.chunks, llm=args.llm, quick=args.quick)
         console.print_json(json.dumps(results["pg_llm"]["techniques"], default=str))
     else:
