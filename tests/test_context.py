@@ -114,7 +114,7 @@ def test_late_chunking_needs_an_embedder_that_can(tmp_path, home, embedder):
         Engine(home, config=cfg, embedder=Plain()).index([docs])
 
 
-def test_llm_contexts_are_written_cached_priced_and_searchable(tmp_path, home, embedder, llm_server):
+def test_llm_contexts_are_written_cached_priced_and_searchable(tmp_path, home, embedder, llm_server):  # noqa: F811
     docs = write_corpus(tmp_path / "docs", DOCS)
     _llm_settings(home, llm_server.url)
     for i in range(4):
@@ -154,7 +154,7 @@ def test_llm_contexts_are_written_cached_priced_and_searchable(tmp_path, home, e
     again.close()
 
 
-def test_a_failed_llm_call_midway_keeps_what_was_done_and_resumes(tmp_path, home, embedder, llm_server):
+def test_a_failed_llm_call_midway_keeps_what_was_done_and_resumes(tmp_path, home, embedder, llm_server):  # noqa: F811
     docs = write_corpus(tmp_path / "docs", {**DOCS, "third.md": "# ANALYZE\n\nANALYZE collects statistics.\n"})
     _llm_settings(home, llm_server.url)
     # create_index.md comes first: its first chunk's context is written, the second call fails
@@ -176,7 +176,7 @@ def test_a_failed_llm_call_midway_keeps_what_was_done_and_resumes(tmp_path, home
     engine.close()
 
 
-def test_empty_and_overlong_replies(tmp_path, home, embedder, llm_server):
+def test_empty_and_overlong_replies(tmp_path, home, embedder, llm_server):  # noqa: F811
     docs = write_corpus(tmp_path / "docs", {"one.md": DOCS["vacuum.md"]})
     _llm_settings(home, llm_server.url)
     llm_server.reply(OPENAI.ok("   "), OPENAI.ok("This is about vacuum. " * 200))
@@ -189,7 +189,7 @@ def test_empty_and_overlong_replies(tmp_path, home, embedder, llm_server):
     assert cut and text.endswith(".") and len(text) < 120
 
 
-def test_anthropic_caches_the_document_prefix(tmp_path, home, llm_server):
+def test_anthropic_caches_the_document_prefix(tmp_path, home, llm_server):  # noqa: F811
     llm_server.reply(
         Reply(
             body={
@@ -210,14 +210,14 @@ def test_anthropic_caches_the_document_prefix(tmp_path, home, llm_server):
     assert reply.usage.cost_usd < full / 5
 
 
-def test_situator_key_depends_on_window_and_chunk(llm_server):
+def test_situator_key_depends_on_window_and_chunk(llm_server):  # noqa: F811
     with OPENAI.make(llm_server) as llm:
         s = Situator(llm, ContextConfig(llm=True))
         assert s.key("doc", "chunk") == s.key("doc", "chunk")
         assert len({s.key("doc", "chunk"), s.key("doc2", "chunk"), s.key("doc", "chunk2")}) == 3
 
 
-def test_cli_context_flags(tmp_path, home, llm_server):
+def test_cli_context_flags(tmp_path, home, llm_server):  # noqa: F811
     docs = write_corpus(tmp_path / "docs", DOCS)
     runner = CliRunner()
     out = runner.invoke(app, ["index", str(docs), "--home", str(home), "--context", "headers,late", "--json"])
