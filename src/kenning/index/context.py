@@ -32,7 +32,7 @@ from ..chunking import get_tokenizer
 from ..config import ContextConfig
 from ..errors import ProviderError
 from ..providers.llm.base import LLM, Message
-from ..providers.llm.pricing import PriceTable
+from ..providers.llm.pricing import ANTHROPIC_CACHE_READ, ANTHROPIC_CACHE_WRITE, PriceTable
 from ..types import Chunk, ContextReport, Document, Usage
 from .catalog import Catalog
 
@@ -138,11 +138,15 @@ class Situator:
         blob = f"{PROMPT_VERSION}\0{self.llm.name}\0{c.max_tokens}\0{window_text}\0{chunk_text}"
         return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
-    def contexts(self, catalog: Catalog, doc: Document, chunks: Sequence[Chunk]) -> list[str]:
-        """One context per chunk, in order; calls the LLM only for chunks not in the cache."""
+    def plan(self, doc: Document, chunks: Sequence[Chunk]) -> tuple[list[tuple[int, int]], list[str]]:
+        """The document window each chunk is shown with, and each chunk's cache key."""
         windows = _windows(doc, self.config.document_tokens, self.tokenizer)
         spans = [_window_for(c, windows) for c in chunks]
-        keys = [self.key(doc.text[s:e], c.text) for c, (s, e) in zip(chunks, spans, strict=True)]
+        return spans, [self.key(doc.text[s:e], c.text) for c, (s, e) in zip(chunks, spans, strict=True)]
+
+    def contexts(self, catalog: Catalog, doc: Document, chunks: Sequence[Chunk]) -> list[str]:
+        """One context per chunk, in order; calls the LLM only for chunks not in the cache."""
+        spans, keys = self.plan(doc, chunks)
         found = catalog.cached_contexts(keys)
         out = []
         for chunk, (s, e), key in zip(chunks, spans, keys, strict=True):
@@ -210,36 +214,35 @@ class ContextEstimate:
 
 
 def estimate(
-    catalog: Catalog,
+    catalog: Catalog | None,
     docs: Sequence[tuple[Document, Sequence[Chunk]]],
     situator: Situator,
     *,
     prices: PriceTable | None = None,
     local: bool = False,
 ) -> ContextEstimate:
-    """Calls, tokens, money and (from earlier runs of the same model) time to contextualize ``docs``' chunks."""
+    """Calls, tokens, money and (from earlier runs of the same model) time to contextualize ``docs``' chunks.
+
+    ``catalog`` holds the contexts already paid for; None (a collection not created yet) means none are."""
     tok = get_tokenizer(situator.tokenizer)
     fixed = tok.count(DOCUMENT_PROMPT.format(document="") + CHUNK_PROMPT.format(chunk=""))
     chunks = cached = calls = prompt = reuse = first = 0
     for doc, doc_chunks in docs:
-        windows = _windows(doc, situator.config.document_tokens, situator.tokenizer)
-        spans = [_window_for(c, windows) for c in doc_chunks]
-        keys = [situator.key(doc.text[s:e], c.text) for c, (s, e) in zip(doc_chunks, spans, strict=True)]
-        found = catalog.cached_contexts(keys)
+        spans, keys = situator.plan(doc, doc_chunks)
+        found = catalog.cached_contexts(keys) if catalog is not None else {}
         chunks += len(doc_chunks)
         cached += len(found)
-        seen: set[tuple[int, int]] = set()
+        window_tokens: dict[tuple[int, int], int] = {}  # each window counted once; a second use is a cache read
         for c, span, key in zip(doc_chunks, spans, keys, strict=True):
             if key in found:
                 continue
-            n_window = tok.count(doc.text[span[0] : span[1]])
             calls += 1
-            prompt += fixed + n_window + c.n_tokens
-            if span in seen:
-                reuse += n_window
+            if span in window_tokens:
+                reuse += window_tokens[span]
             else:
-                first += n_window
-            seen.add(span)
+                window_tokens[span] = tok.count(doc.text[span[0] : span[1]])
+                first += window_tokens[span]
+            prompt += fixed + window_tokens[span] + c.n_tokens
     completion = calls * min(EXPECTED_REPLY_TOKENS, situator.config.max_tokens)
     name = situator.llm.name
     price = (prices or PriceTable()).lookup(name.split(":", 1)[-1])
@@ -248,11 +251,11 @@ def estimate(
     elif price is None:
         cost = None
     else:
-        # Anthropic: a cache write costs 1.25x the input price, a read 0.1x; OpenAI: no write premium, reads 0.5x
+        # Anthropic bills cache writes and reads at its own multipliers; OpenAI: no write premium, reads 0.5x
         anthropic = "claude" in name or name.startswith("anthropic")
-        write, read = (1.25, 0.1) if anthropic else (1.0, 0.5)
+        write, read = (ANTHROPIC_CACHE_WRITE, ANTHROPIC_CACHE_READ) if anthropic else (1.0, 0.5)
         fresh = prompt - reuse - first
         cost = ((fresh + write * first + read * reuse) * price[0] + completion * price[1]) / 1e6
-    rate = catalog.context_seconds(name)
+    rate = catalog.context_seconds(name) if catalog is not None else None
     seconds = None if rate is None else calls * rate
     return ContextEstimate(name, chunks, cached, calls, prompt, reuse, completion, cost, seconds)

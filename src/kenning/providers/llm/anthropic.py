@@ -20,6 +20,7 @@ from ...errors import ConfigError, ProviderError
 from ...types import Usage
 from ._remote import RejectedRequest, RemoteLLM, SSEEvent, snippet
 from .base import Completion, Message
+from .pricing import ANTHROPIC_CACHE_READ, ANTHROPIC_CACHE_WRITE
 
 __all__ = ["AnthropicLLM", "ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION"]
 
@@ -148,8 +149,9 @@ class AnthropicLLM(RemoteLLM):
         completion = int(raw.get("output_tokens") or 0)
         price = self._prices.lookup(self.model)
         cost = None
-        if price is not None:  # a cache write costs 1.25x the input price, a cache read 0.1x (Anthropic's pricing)
-            cost = ((fresh + 1.25 * written + 0.1 * read) * price[0] + completion * price[1]) / 1_000_000
+        if price is not None:
+            prompt = fresh + ANTHROPIC_CACHE_WRITE * written + ANTHROPIC_CACHE_READ * read
+            cost = (prompt * price[0] + completion * price[1]) / 1_000_000
         return Usage(fresh + written + read, completion, cost, calls=1, cached_tokens=read)
 
     def _parse(self, data: dict[str, Any], prefill: str) -> Completion:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["PRICES_AS_OF", "DEFAULT_PRICES", "PriceTable", "cost"]
+__all__ = ["PRICES_AS_OF", "DEFAULT_PRICES", "ANTHROPIC_CACHE_WRITE", "ANTHROPIC_CACHE_READ", "PriceTable", "cost"]
 
 PRICES_AS_OF = "2025-08"
 
@@ -44,6 +44,10 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4": (15.00, 75.00),
     "claude-opus-4-1": (15.00, 75.00),
 }
+
+# Anthropic's prompt caching: writing a prefix to the cache costs 1.25x the input price, reading it 0.1x
+ANTHROPIC_CACHE_WRITE = 1.25
+ANTHROPIC_CACHE_READ = 0.1
 
 # what may follow a base name and still be the same model: a date, "latest", or Anthropic's "-0" alias
 _SNAPSHOT = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2}|latest|0)$")
