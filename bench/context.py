@@ -42,7 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH, SCIFACT, Target, arg_parser, console, print_table, print_targets, write_result
+from _common import (
+    BENCH,
+    SCIFACT,
+    Target,
+    arg_parser,
+    console,
+    print_table,
+    print_targets,
+    scifact_queries,
+    write_result,
+)
 
 SHARED = BENCH.parents[1] / "shared" / "data"
 CHROMA = Path(os.environ.get("KENNING_CHROMA", SHARED / "chunking" / "chroma"))
@@ -86,20 +96,11 @@ class DataSet:
 
 
 def _beir_set(name: str, folder: Path, split: str, limit: int | None) -> DataSet:
-    import csv
-
-    qrels: dict[str, list[str]] = {}
-    with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            if int(row.get("score", 1)) > 0:
-                qrels.setdefault(row["query-id"], []).append(row["corpus-id"])
-    texts = {}
-    for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            obj = json.loads(line)
-            texts[obj["_id"]] = obj["text"]
-    qids = [q for q in qrels if q in texts][: limit or None]
-    queries = tuple(Query(q, texts[q], (), tuple(f"corpus.jsonl#{d}" for d in qrels[q])) for q in qids)
+    texts, qrels = scifact_queries(split, folder)  # kenning's BEIR loader, for any BEIR folder
+    qids = [q for q in qrels if q in texts and any(score > 0 for score in qrels[q].values())][: limit or None]
+    queries = tuple(
+        Query(q, texts[q], (), tuple(f"corpus.jsonl#{d}" for d, score in qrels[q].items() if score > 0)) for q in qids
+    )
     return DataSet(name, (folder,), queries, {"queries": len(queries), "gold": "documents"})
 
 
@@ -345,7 +346,6 @@ def bench_set(
 
 def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: bool) -> dict[str, Any]:
     """LLM situating contexts with the local generator on a sample of the PostgreSQL manual's chunks."""
-    from kenning.providers.llm import parse_llm_spec
 
     data = load_set("postgres", work, quick=quick, embedder=embedder)
     # the sample: whole pages (so each page's window is read once per window, as prompt caching wants) until
@@ -392,7 +392,7 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
     results: dict[str, Any] = {
         "llm": llm,
         "sample": sample.info | {"questions": len(queries)},
-        "estimate_100_pages": full_estimate.__dict__ if hasattr(full_estimate, "__dict__") else _slots(full_estimate),
+        "estimate_100_pages": _slots(full_estimate),
     }
     cells = {}
     rows = (
@@ -449,7 +449,6 @@ def bench_pg_llm(work: Path, embedder: Any, *, chunks: int, llm: str, quick: boo
         if technique != "baseline" and cell["per_query"]:
             row["vs_baseline"] = compare(cells["baseline"]["per_query"], cell["per_query"])
         results["techniques"][technique] = row
-    _ = parse_llm_spec
     return results
 
 
@@ -480,7 +479,7 @@ def bench_pg_estimate(work: Path, embedder: Any, *, llm: str, measured: dict[str
     out["local"]["seconds"] = None if per_context is None else round(local.calls * per_context)
     docs = list(
         changed_documents(
-            engine.collection(),
+            None,  # a fresh home: nothing indexed, nothing cached
             [str(POSTGRES)],
             ingest=IngestConfig(),
             chunking=ChunkingConfig(**PG_LLM_CHUNKING),
@@ -489,7 +488,7 @@ def bench_pg_estimate(work: Path, embedder: Any, *, llm: str, measured: dict[str
     )
     remote = SimpleNamespace(name="anthropic:claude-3-5-haiku")  # only its name is read: nothing is called
     situator = Situator(remote, ContextConfig(**{**cfg["context"], "document_tokens": 8000}))  # type: ignore[arg-type]
-    out["claude-3-5-haiku, 8k-token windows"] = _slots(estimate(engine.collection().catalog, docs, situator))
+    out["claude-3-5-haiku, 8k-token windows"] = _slots(estimate(None, docs, situator))
     engine.close()
     shutil.rmtree(home, ignore_errors=True)
     return out

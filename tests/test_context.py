@@ -234,3 +234,4 @@ def test_cli_context_flags(tmp_path, home, llm_server):  # noqa: F811
     )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["calls"] == 4 and not llm_server.requests  # an estimate spends nothing
+    assert not (home / "collections" / "ctx").exists()  # and creates nothing

@@ -198,16 +198,12 @@ class Engine:
         from .providers.llm.local import LocalLLM
         from .providers.llm.pricing import PriceTable
 
-        existing = self._open_existing()
+        existing = self._open_existing()  # None: nothing indexed yet, so nothing cached (and nothing is created)
+        catalog = existing.catalog if existing is not None else None
         settings = self._effective(existing)
         situator = self.situator(settings["context"])
-        if existing is None:
-            col = Collection.create_or_open(
-                self.home, self.collection_name, self.config, model=self.embedder.name, dim=self.embedder.dim
-            )
-            self._collection = existing = col
         docs = changed_documents(
-            existing,
+            catalog,
             paths,
             ingest=self.config.ingest,
             chunking=settings["chunking"],
@@ -216,7 +212,7 @@ class Engine:
         )
         with closing(situator.llm if settings["context"].llm_model else None):
             return estimate(
-                existing.catalog,
+                catalog,
                 list(docs),
                 situator,
                 prices=PriceTable(self.config.llm.prices),

@@ -24,6 +24,7 @@ from ..errors import ConfigError, IndexError_, InputError
 from ..ingest import SourceFile, discover, parse
 from ..providers.embedders import Embedder
 from ..types import Chunk, Document, IndexReport, Skipped
+from .catalog import Catalog, SourceState
 from .collection import Collection
 from .context import ContextFailed, Situator, header_for, indexed_text
 
@@ -142,7 +143,7 @@ def index_paths(
         counts.seen += 1
         tick("documents", counts.seen, None)
         state = known.get(found.source)
-        if state and state.raw_hash == found.raw_hash and state.chunker == fingerprint:
+        if _unchanged(state, found, fingerprint):
             counts.unchanged += 1
             continue
         try:
@@ -210,7 +211,7 @@ def index_paths(
 
 
 def changed_documents(
-    collection: Collection,
+    catalog: Catalog | None,
     paths: Sequence[str | Path],
     *,
     ingest: IngestConfig,
@@ -221,24 +222,26 @@ def changed_documents(
     """The documents an index run would (re)chunk, with their chunks: what an estimate of its cost is made from.
 
     Reads and chunks, writes nothing (the semantic chunker embeds sentences to chunk, so it needs ``embedder``).
+    ``catalog`` is the collection's, or None when it does not exist yet (every document is then new).
     """
-    catalog = collection.catalog
     chunker = Chunker(chunking, embedder=embedder)
     fingerprint = fingerprint_for(chunking, context)
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
-    known = catalog.sources_under(roots)
+    known = catalog.sources_under(roots) if catalog is not None else {}
     for found in discover(paths, ingest):
-        if isinstance(found, Skipped):
-            continue
-        state = known.get(found.source)
-        if state and state.raw_hash == found.raw_hash and state.chunker == fingerprint:
+        if isinstance(found, Skipped) or _unchanged(known.get(found.source), found, fingerprint):
             continue
         try:
             doc = parse(found, ingest)
         except InputError:
             continue
-        if catalog.document_chunker(doc.doc_id) != fingerprint:
+        if catalog is None or catalog.document_chunker(doc.doc_id) != fingerprint:
             yield doc, chunker.chunk(doc)
+
+
+def _unchanged(state: SourceState | None, found: SourceFile, fingerprint: str) -> bool:
+    """The source was indexed before from the same bytes with the same chunk settings: nothing to do."""
+    return state is not None and state.raw_hash == found.raw_hash and state.chunker == fingerprint
 
 
 def _protect(source: str, known: dict, seen: set[str]) -> None:
