@@ -18,6 +18,7 @@ A reranker is a model folder and one manifest entry: copying the folder in, then
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -93,7 +94,7 @@ def staged_snapshot(collection: Collection, model_id: str) -> Snapshot:
     if missing:
         raise IndexError_(f"{missing} chunks have no vector from {model_id}; stage them first")
     matrix = np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, 1), dtype=np.float32)
-    return Snapshot(snap.folder, snap.rowids, snap.lexical, DenseIndex(matrix), snap.data_version)
+    return dataclasses.replace(snap, dense=DenseIndex(matrix))
 
 
 def adopt_embedder(

@@ -5,9 +5,11 @@ Layout of ``<home>/collections/<name>/``::
     manifest.json        embedder (name, model, dim), chunking and BM25 settings, schema version, current snapshot
     catalog.sqlite       documents, sources, chunks, vectors (the source of truth; WAL)
     write.lock           held by the one process allowed to write
-    snapshots/000007/    rowids.npy, lexical/ (bm25s), dense/ (vectors.npy, hnsw.bin)
+    snapshots/000007/    rowids.npy, rows.sqlite (the chunks as published), lexical/ (bm25s), dense/ (vectors.npy,
+                         hnsw.bin)
 
-Only one process writes at a time; any number read. A reader that finds the catalog ahead of the published snapshot
+Only one process writes at a time; any number read, and each notices a newly published snapshot on its next search.
+A reader that finds the catalog ahead of the published snapshot
 (a writer was killed before publishing) rebuilds the snapshot itself when no writer holds the lock.
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +65,8 @@ class Collection:
         self.manifest = manifest
         self.catalog = catalog
         self._snapshot: Snapshot | None = None
+        self._stamp: tuple[int, int] | None = None  # the manifest file's (inode, mtime) when _snapshot was loaded
+        self._reload = threading.Lock()
         self._lock_fd: int | None = None
 
     @property
@@ -212,25 +217,64 @@ class Collection:
         return version
 
     def snapshot(self) -> Snapshot | None:
-        """The published snapshot, repaired first if a killed writer left the catalog ahead of it."""
-        if self._snapshot is None:
-            self.manifest = _read_manifest(self.folder / "manifest.json")
-            if self.is_stale():
+        """The published snapshot, repaired first if a killed writer left the catalog ahead of it.
+
+        Each call looks whether the manifest changed on disk (one ``stat``) and, when another writer — a thread or
+        a process — published a newer snapshot, loads that one: readers never answer from a superseded snapshot
+        once its successor is published. Safe to call from many threads.
+        """
+        stamp = _stamp(self.folder / "manifest.json")
+        snap = self._snapshot
+        if snap is not None and stamp == self._stamp:
+            return snap
+        with self._reload:
+            if self._snapshot is not None and stamp == self._stamp:
+                return self._snapshot
+            for attempt in range(5):
+                stamp = _stamp(self.folder / "manifest.json")
+                manifest = _read_manifest(self.folder / "manifest.json")
+                published = manifest.get("snapshot")
+                current = self._snapshot
+                if current is not None and published and published["version"] == current.version:
+                    self.manifest, self._stamp = manifest, stamp
+                    return current
+                self.manifest = manifest
+                if self.is_stale():
+                    try:
+                        with self.locked():
+                            self.publish()
+                    except IndexLockedError:
+                        pass  # a writer is at work: answer from the last published snapshot
+                    else:
+                        continue  # published (or found published): read the manifest again
+                if published is None:
+                    self._snapshot, self._stamp = None, stamp
+                    return None
                 try:
-                    with self.locked():
-                        self.publish()
-                except IndexLockedError:
-                    pass  # a writer is at work: answer from the last published snapshot
-            snap = self.manifest.get("snapshot")
-            if snap is None:
-                return None
-            self._snapshot = Snapshot.load(self.folder / snap["path"], self.lexical, self.dense)
-        return self._snapshot
+                    loaded = Snapshot.load(
+                        self.folder / published["path"], self.lexical, self.dense, version=published["version"]
+                    )
+                except FileNotFoundError:  # replaced and removed by a writer between our read and the load
+                    if attempt == 4:
+                        raise
+                    continue
+                self._snapshot, self._stamp = loaded, stamp
+                return loaded
+            return self._snapshot
 
     def delete(self) -> None:
         with self.locked():
             self.catalog.close()
             shutil.rmtree(self.folder)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Identifies one write of the manifest: :func:`write_manifest` replaces the file, so its inode changes."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _read_manifest(path: Path) -> dict:

@@ -133,12 +133,11 @@ class Searcher:
     def _hits(self, snap: Snapshot | None, ranking: Ranking, mode: str) -> list[Hit]:
         if snap is None or not ranking.positions.size:
             return []
-        rowids = snap.rowids[ranking.positions]
-        rows = self.collection.catalog.chunk_rows(rowids.tolist())
+        rows = snap.chunk_rows(ranking.positions.tolist(), self.collection.catalog)
         hits = []
-        for pos, rowid, score in zip(ranking.positions.tolist(), rowids.tolist(), ranking.scores.tolist(), strict=True):
-            row = rows.get(rowid)
-            if row is None:  # deleted since this snapshot was published
+        for pos, score in zip(ranking.positions.tolist(), ranking.scores.tolist(), strict=True):
+            row = rows.get(pos)
+            if row is None:  # an old snapshot without its own rows: deleted since it was published
                 continue
             hits.append(hit_from_row(row, len(hits) + 1, float(score), ranking.ranks.get(pos, {})))
         return hits

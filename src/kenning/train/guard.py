@@ -85,9 +85,7 @@ def held_out(
     if ids:
         matrix[[position_of[r] for r in ids]] = embedder.embed([replaced[r] for r in ids])
     lexical = LexicalIndex.build(corpus, collection.lexical)
-    return HeldOut(
-        Snapshot(snap.folder, snap.rowids, lexical, DenseIndex(matrix), snap.data_version), tuple(kept), replaced
-    )
+    return HeldOut(dataclasses.replace(snap, lexical=lexical, dense=DenseIndex(matrix)), tuple(kept), replaced)
 
 
 def evaluate_pairs(
