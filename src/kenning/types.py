@@ -168,7 +168,11 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A numbered source an answer may cite as ``[number]``, and the chunk it stands for."""
+    """A numbered source an answer may cite as ``[number]``, and the chunk it stands for.
+
+    ``start``/``end`` locate the chunk's ``text`` in its document's text (character offsets), so a reader of the
+    answer can open the source at the cited passage; ``doc_id`` names that document.
+    """
 
     number: int
     chunk_id: str
@@ -178,6 +182,9 @@ class Citation:
     text: str
     cited: bool = True  # False: given to the generator but not cited in the answer
     rank: int = 0  # the chunk's retrieval rank (sources are numbered in prompt order, which differs)
+    doc_id: str = ""
+    start: int = 0
+    end: int = 0
 
 
 VerdictLabel = Literal["SUPPORT", "PARTIAL", "NOT_SUPPORTED"]

@@ -57,6 +57,9 @@ def citations_for(packed: Sequence[Hit], cited: set[int] | None = None) -> tuple
             text=h.text,
             cited=cited is None or i in cited,
             rank=h.rank,
+            doc_id=h.doc_id,
+            start=h.start,
+            end=h.end,
         )
         for i, h in enumerate(packed, start=1)
     )
