@@ -59,12 +59,14 @@ def evaluate_verifier(verifier: Any, rows: list[dict[str, Any]]) -> dict[str, An
     seconds = []
     hits = 0
     examples = []
+    tokens = 0
     for row in rows:
         claim = Claim(row["claim"], 0, len(row["claim"]), (1,))
         source = Source(str(row["doc_id"]), " ".join(row["abstract_sentences"]))
         t0 = time.perf_counter()
-        verdict = verifier.verify([claim], [source])[0]
+        checked = verifier.verify([claim], [source])
         seconds.append(time.perf_counter() - t0)
+        verdict, tokens = checked.verdicts[0], tokens + checked.usage.total_tokens
         confusion[row["label"]][verdict.label] += 1
         ok = (verdict.label == "SUPPORT") == (row["label"] == "SUPPORT")
         hits += ok
@@ -97,7 +99,7 @@ def evaluate_verifier(verifier: Any, rows: list[dict[str, Any]]) -> dict[str, An
         "confusion": {g: {p: confusion[g][p] for p in PREDICTED} for g in GOLD},
         "ms_per_claim": 1000 * statistics.fmean(seconds),
         "ms_per_claim_p95": 1000 * sorted(seconds)[int(0.95 * (len(seconds) - 1))],
-        "tokens": verifier.usage.total_tokens,
+        "tokens": tokens,  # every claim's, summed
         "wrong_examples": examples,
     }
 

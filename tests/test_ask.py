@@ -103,12 +103,13 @@ def test_llm_fact_checker_validates_quotes_and_survives_garbage(llm, llm_server)
     }
     llm_server.reply(OPENAI.ok("```json\n" + json.dumps(verdicts) + "\n```"))
     checker = LLMVerifier(llm)
-    out = checker.verify(claims, sources)
+    checked = checker.verify(claims, sources)
+    out = checked.verdicts
     assert [v.label for v in out] == ["SUPPORT", "PARTIAL"]  # the second quote is not in the source
     assert out[0].source_id == "a::0" and "not found verbatim" in out[1].reasoning
-    assert checker.usage.calls >= 1 or checker.usage.total_tokens > 0
+    assert checked.usage.calls == 1 and not hasattr(checker, "usage")  # spent per call, not on the shared checker
     llm_server.reply(OPENAI.ok("I think they are fine."), OPENAI.ok("{not json"), OPENAI.ok("still no"))
-    out = checker.verify(claims, sources)
+    out = checker.verify(claims, sources).verdicts
     assert [v.label for v in out] == ["NOT_SUPPORTED", "NOT_SUPPORTED"] and "fact-checker failed" in out[0].reasoning
 
 

@@ -184,17 +184,18 @@ def test_a_collections_own_settings_turn_hyde_on_for_it_alone(
 def test_listwise_reranking_follows_the_models_list(llm, llm_server) -> None:  # noqa: F811
     reranker = LLMReranker(llm, style="listwise")
     llm_server.reply(OPENAI.ok('{"ranking": [3, 1, 99, 3, 0]}', prompt_tokens=100, completion_tokens=10))
-    out = reranker.rerank("which passage?", _hits(4), k=3)
+    result = reranker.rerank_with_usage("which passage?", _hits(4), k=3)
+    out = list(result.hits)
     assert [h.chunk_id for h in out] == ["d3::0", "d1::0", "d2::0"]  # unnamed ones keep their order after
     assert [h.ranks["first_stage"] for h in out] == [3, 1, 2] and [h.rank for h in out] == [1, 2, 3]
     assert [h.score for h in out] == [4.0, 3.0, 2.0]
-    assert reranker.usage.total_tokens == 110 and reranker.last_notes == ()
+    assert result.usage.total_tokens == 110 and result.notes == ()
     prompt = llm_server.requests[-1].body["messages"][-1]["content"]
     assert "[4] passage number 4" in prompt and prompt.rstrip().endswith("Query: which passage?")
 
     llm_server.reply(OPENAI.ok("```json\n[2, 1]\n```"))  # a bare list, fenced: small models do that
     assert [h.chunk_id for h in reranker.rerank("q", _hits(3))] == ["d2::0", "d1::0", "d3::0"]
-    assert reranker.usage.calls == 2
+    assert not hasattr(reranker, "usage")  # what a call spent comes back with its result, never on the reranker
 
 
 def test_listwise_passages_are_cut_to_fit_a_small_context(llm, llm_server) -> None:  # noqa: F811
@@ -213,9 +214,10 @@ def test_pointwise_reranking_sorts_by_grade_then_first_stage_rank(llm, llm_serve
     grades = [1, 3, 1, 2]
     llm_server.reply(*[OPENAI.ok(json.dumps({"relevance": g}), prompt_tokens=20, completion_tokens=5) for g in grades])
     reranker = LLMReranker(llm, style="pointwise")
-    out = reranker.rerank("q", _hits(4))
+    result = reranker.rerank_with_usage("q", _hits(4))
+    out = list(result.hits)
     assert [h.chunk_id for h in out] == ["d2::0", "d4::0", "d1::0", "d3::0"]
-    assert [h.score for h in out] == [3.0, 2.0, 1.0, 1.0] and reranker.last_usage.calls == 4
+    assert [h.score for h in out] == [3.0, 2.0, 1.0, 1.0] and result.usage.calls == 4
     assert "Passage: passage number 4" in llm_server.requests[-1].body["messages"][-1]["content"]
 
 
@@ -223,11 +225,12 @@ def test_pointwise_reranking_sorts_by_grade_then_first_stage_rank(llm, llm_serve
 def test_a_failing_or_garbled_reranker_keeps_the_first_stage_order(llm, llm_server, style: str) -> None:  # noqa: F811
     reranker = LLMReranker(llm, style=style)
     llm_server.reply(OPENAI.ok("I would put the second one first."), OPENAI.ok("{ranking: 2 1"))
-    out = reranker.rerank("q", _hits(3), k=2)
+    result = reranker.rerank_with_usage("q", _hits(3), k=2)
+    out = list(result.hits)
     assert [h.chunk_id for h in out] == ["d1::0", "d2::0"] and [h.ranks["first_stage"] for h in out] == [1, 2]
-    assert "kept the first-stage order" in reranker.last_notes[0]
-    out = reranker.rerank("q", _hits(3))  # nothing scripted: the server answers 418
-    assert [h.chunk_id for h in out] == ["d1::0", "d2::0", "d3::0"] and reranker.last_notes
+    assert "kept the first-stage order" in result.notes[0]
+    result = reranker.rerank_with_usage("q", _hits(3))  # nothing scripted: the server answers 418
+    assert [h.chunk_id for h in result.hits] == ["d1::0", "d2::0", "d3::0"] and result.notes
 
 
 def test_engine_reranks_with_the_llm_per_call_or_per_config(home: Path, tomatoes, embedder, llm_server) -> None:  # noqa: F811

@@ -35,7 +35,7 @@ def claim(text: str, *cites: int) -> Claim:
 
 
 def lexical(text: str, *cites: int, sources=SOURCES) -> Verdict:
-    return LexicalVerifier().verify([claim(text, *cites)], sources)[0]
+    return LexicalVerifier().verify([claim(text, *cites)], sources).verdicts[0]
 
 
 def test_lexical_supported_sentence_with_exact_evidence() -> None:
@@ -85,7 +85,7 @@ def test_every_evidence_span_is_an_exact_slice() -> None:
     for span in evidence_spans(SOURCES):
         assert SOURCES[span.source].text[span.start : span.end] == span.text
     answer = "VACUUM FULL locks the table [1]. Mortality fell by 30% in 2019 [2]. Tomatoes need sun [3]."
-    for v in LexicalVerifier().verify(split_claims(answer), SOURCES):
+    for v in LexicalVerifier().verify(split_claims(answer), SOURCES).verdicts:
         assert v.evidence and any(v.evidence in s.text for s in SOURCES if s.id == v.source_id)
         assert v.reasoning and "\n" not in v.reasoning
 
@@ -154,10 +154,10 @@ def test_combined_model_vetoes_a_lexical_support_it_reads_as_contradicted(tmp_pa
     text = "VACUUM FULL rewrites the whole table and takes an exclusive lock."
     assert lexical(text, 1).label == "SUPPORT"
     patched(monkeypatch, 0.05, 0.05, 0.9)
-    v = OfflineVerifier(folder).verify([claim(text, 1)], SOURCES)[0]
+    v = OfflineVerifier(folder).verify([claim(text, 1)], SOURCES).verdicts[0]
     assert v.label == "PARTIAL" and "contradicting" in v.reasoning and v.source_id == "pg::1"
     patched(monkeypatch, 0.2, 0.1, 0.7)  # below the veto threshold: the lexical verdict stands
-    assert OfflineVerifier(folder).verify([claim(text, 1)], SOURCES)[0].label == "SUPPORT"
+    assert OfflineVerifier(folder).verify([claim(text, 1)], SOURCES).verdicts[0].label == "SUPPORT"
 
 
 def test_combined_model_rescues_only_claims_whose_facts_match(tmp_path, monkeypatch) -> None:
@@ -165,14 +165,16 @@ def test_combined_model_rescues_only_claims_whose_facts_match(tmp_path, monkeypa
     patched(monkeypatch, 0.02, 0.95, 0.03)
     paraphrase = "Gardeners should give tomatoes plenty of light and water."
     assert lexical(paraphrase, 3).label != "SUPPORT"
-    v = OfflineVerifier(folder).verify([claim(paraphrase, 3)], SOURCES)[0]
+    v = OfflineVerifier(folder).verify([claim(paraphrase, 3)], SOURCES).verdicts[0]
     assert v.label == "SUPPORT" and "the model finds it" in v.reasoning and v.evidence in SOURCES[2].text
     # a sure model never makes a wrong number or a swapped name SUPPORT, in either mode
     for mode in ("combined", "model"):
         verifier = OfflineVerifier(folder, mode=mode)
-        wrong = verifier.verify([claim("In the 2019 trial, mortality fell by 20% among treated patients.", 2)], SOURCES)
+        wrong = verifier.verify(
+            [claim("In the 2019 trial, mortality fell by 20% among treated patients.", 2)], SOURCES
+        ).verdicts
         assert wrong[0].label != "SUPPORT" and "20%" in wrong[0].reasoning
-        swapped = verifier.verify([claim("Mortality fell by 30% among patients given Ibuprofen.", 2)], SOURCES)
+        swapped = verifier.verify([claim("Mortality fell by 30% among patients given Ibuprofen.", 2)], SOURCES).verdicts
         assert swapped[0].label != "SUPPORT"
 
 
@@ -249,8 +251,9 @@ def test_cli_quick_training_makes_a_working_verifier(tmp_path: Path, shared_data
     for mode in ("combined", "model"):
         verifier = OfflineVerifier(out, mode=mode)
         answer = "VACUUM FULL takes an exclusive lock [1]. Mortality fell by 20% in 2019 [2]."
-        verdicts = verifier.verify(split_claims(answer), SOURCES)
-        assert len(verdicts) == 2 and verifier.usage.total_tokens == 0
+        checked = verifier.verify(split_claims(answer), SOURCES)
+        verdicts = checked.verdicts
+        assert len(verdicts) == 2 and checked.usage.total_tokens == 0
         for v in verdicts:
             assert v.label in ("SUPPORT", "PARTIAL", "NOT_SUPPORTED")
             assert v.evidence in next(s.text for s in SOURCES if s.id == v.source_id)

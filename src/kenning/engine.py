@@ -28,7 +28,7 @@ from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
 from .providers.llm.base import LLM, closing
-from .rerank import LLMReranker, Reranker
+from .rerank import LLMReranker, Reranker, rerank_with_usage
 from .retrieve import Filters, Searcher, hit_from_row
 from .retrieve.transforms import TRANSFORMS, QueryPlan, plan_query, search_plan
 from .types import Answer, Hit, IndexReport, Usage, Verdict
@@ -294,9 +294,8 @@ class Engine:
         hits = search_plan(searcher, plan, mode=mode, k=depth, filters=flt)
         usage, notes = plan.usage, list(plan.notes)
         if reranker is not None:
-            hits = reranker.rerank(query, hits, k=k)
-            if isinstance(reranker, LLMReranker):
-                usage, notes = usage + reranker.last_usage, notes + list(reranker.last_notes)
+            reranked = rerank_with_usage(reranker, query, hits, k=k)
+            hits, usage, notes = list(reranked.hits), usage + reranked.usage, notes + list(reranked.notes)
         return hits[:k], usage, notes
 
     def _query_plan(self, query: str, transform: str | None, mode: str) -> QueryPlan:
@@ -580,11 +579,11 @@ class Engine:
         """Verdicts on the draft's claims; a supported claim the model left uncited gets its evidence's citation."""
         if check is None or not draft.answerable:
             return draft, [], Usage()
-        verdicts = verify_text(check, draft.text, draft.packed, question=question, cite_evidence=True)
-        text, verdicts, added = attach_citations(draft.text, verdicts, draft.packed)
+        checked = verify_text(check, draft.text, draft.packed, question=question, cite_evidence=True)
+        text, verdicts, added = attach_citations(draft.text, checked.verdicts, draft.packed)
         if added:
             draft = dataclasses.replace(draft, text=text, cited=draft.cited | added)
-        return draft, verdicts, check.usage
+        return draft, verdicts, checked.usage
 
     def _ask_agent(
         self,

@@ -21,7 +21,7 @@ from ..generate.citations import resolve_citations
 from ..generate.prompts import NOT_IN_SOURCES_ANSWER
 from ..providers.llm.base import LLM, Message, complete_json
 from ..types import Hit, Usage, Verdict
-from ..verify.base import Verifier
+from ..verify.base import Verification, Verifier
 from ..verify.policy import verify_text
 from .prompts import AGENT_SYSTEM
 
@@ -93,7 +93,8 @@ class Agent:
                 "args": call.args,
                 "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
             }
-            result, done, last = self._call(question, call, seen, last, entry, usage, trace)
+            result, done, last, checking = self._call(question, call, seen, last, entry, usage, trace)
+            usage = usage + checking  # the verifier's tokens, when it is a model
             entry["seconds"] = round(time.perf_counter() - t0, 3)
             trace.append(entry)
             self.on_step(entry)
@@ -124,7 +125,9 @@ class Agent:
         entry: dict[str, Any],
         usage: Usage,
         trace: list[dict[str, Any]],
-    ) -> tuple[str, bool, AgentResult | None]:
+    ) -> tuple[str, bool, AgentResult | None, Usage]:
+        """The tool's reply to the model, whether the run is done, the latest submission, and what checking it
+        spent."""
         args = call.args
         if call.tool == "search_docs":
             query = str(args.get("query") or question)
@@ -132,16 +135,16 @@ class Agent:
             for h in hits:
                 seen[h.chunk_id] = h
             entry["chunk_ids"] = [h.chunk_id for h in hits]
-            return json.dumps([_brief(h) for h in hits], ensure_ascii=False), False, last
+            return json.dumps([_brief(h) for h in hits], ensure_ascii=False), False, last, Usage()
         if call.tool == "fetch_doc":
             chunk_id = str(args.get("chunk_id", ""))
             hit = seen.get(chunk_id) or self.fetch(chunk_id)
             if hit is None:
                 entry["chunk_ids"] = []
-                return f"no chunk with id {chunk_id!r}", False, last
+                return f"no chunk with id {chunk_id!r}", False, last, Usage()
             seen[hit.chunk_id] = hit
             entry["chunk_ids"] = [hit.chunk_id]
-            return json.dumps({**_brief(hit), "text": hit.text}, ensure_ascii=False), False, last
+            return json.dumps({**_brief(hit), "text": hit.text}, ensure_ascii=False), False, last, Usage()
         # submit_answer
         answer = str(args.get("answer", "")).strip() or NOT_IN_SOURCES_ANSWER
         ids = [str(c) for c in args.get("citations", []) if isinstance(c, str | int)]
@@ -149,7 +152,8 @@ class Agent:
         sources = [seen.get(c) or self.fetch(c) for c in ids if c not in unknown]
         sources = [s for s in sources if s is not None]
         text, _cited, invalid = resolve_citations(answer, n_sources=len(sources))
-        verdicts = verify_text(self.verifier, text, sources) if sources else []
+        checked = verify_text(self.verifier, text, sources) if sources else Verification()
+        verdicts = list(checked.verdicts)
         entry["chunk_ids"] = [s.chunk_id for s in sources]
         entry["verdicts"] = [{"claim": v.claim, "verdict": v.label} for v in verdicts]
         result = AgentResult(question, text, sources, verdicts, invalid, trace, usage, True)
@@ -157,9 +161,10 @@ class Agent:
             result.notes.append(f"cited chunk ids that were never retrieved were dropped: {', '.join(unknown)}")
         failing = [v for v in verdicts if v.label != "SUPPORT"]
         if not failing:
-            return "accepted", True, result
+            return "accepted", True, result, checked.usage
         report = "\n".join(f"- {v.label}: {v.claim} ({v.reasoning})" for v in verdicts)
-        return f"Verdicts:\n{report}\nFix or remove unsupported claims and submit again, or keep it.", False, result
+        reply = f"Verdicts:\n{report}\nFix or remove unsupported claims and submit again, or keep it."
+        return reply, False, result, checked.usage
 
 
 def _brief(hit: Hit) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ..errors import ConfigError, InputError
 from ..index.collection import Collection
 from ..providers.embedders import Embedder
 from ..providers.llm.base import LLM
-from ..rerank import Reranker
+from ..rerank import Reranker, rerank_with_usage
 from ..retrieve import Filters, Searcher
 from ..retrieve.fusion import rrf
 from ..retrieve.transforms import plan_query, search_plan
@@ -292,9 +292,9 @@ def evaluate_spans(
             else:
                 hits = searcher.search_many(questions, mode=mode, k=depth, filters=flt)
             for i, q, hs in zip(idx, questions, hits, strict=True):
-                retrieved[i] = [Span(h.doc_id, h.start, h.end) for h in reranker.rerank(q, hs, k=k)]
-                spent = getattr(reranker, "last_usage", None)
-                usage = usage + spent if isinstance(spent, Usage) else usage
+                reranked = rerank_with_usage(reranker, q, hs, k=k)
+                retrieved[i] = [Span(h.doc_id, h.start, h.end) for h in reranked.hits]
+                usage = usage + reranked.usage
         done += len(idx)
         if progress:
             progress(done, len(order))

@@ -7,8 +7,8 @@ True
 
 from __future__ import annotations
 
-from .base import Reranker
+from .base import MeteredReranker, Reranked, Reranker, rerank_with_usage
 from .cross_encoder import CrossEncoderReranker
 from .llm import LLMReranker
 
-__all__ = ["Reranker", "CrossEncoderReranker", "LLMReranker"]
+__all__ = ["Reranker", "MeteredReranker", "Reranked", "rerank_with_usage", "CrossEncoderReranker", "LLMReranker"]

@@ -11,7 +11,7 @@ Two styles, both with prompts visible below:
   first-stage order among equal grades. Costs ``len(hits)`` calls but each prompt is small and independent.
 
 A model failure (an unreachable server, no valid JSON after a retry) never fails the search: the first-stage order
-is kept and :attr:`LLMReranker.last_notes` says why.
+is kept and the result's ``notes`` say why (:meth:`LLMReranker.rerank_with_usage`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..chunking.tokens import get_tokenizer
 from ..errors import ConfigError, ProviderError, check_choice
 from ..providers.llm.base import LLM, Message, complete_json
 from ..types import Hit, Usage
-from .base import reordered
+from .base import Reranked, reordered
 
 __all__ = ["LLMReranker", "LISTWISE_PROMPT", "POINTWISE_PROMPT", "PROMPT_VERSION", "STYLES"]
 
@@ -70,9 +70,9 @@ class _Grade(BaseModel):
 class LLMReranker:
     """Reorders hits with a chat model, listwise (one call) or pointwise (one call per hit).
 
-    ``usage`` adds up every call this reranker made; ``last_usage`` and ``last_notes`` describe the latest
-    :meth:`rerank`. ``context_tokens`` is the window the listwise prompt must fit; ``passage_tokens`` fixes each
-    passage's budget instead (pointwise default 400). Passages are cut with the ``cl100k_base`` tokenizer, which
+    :meth:`rerank_with_usage` returns, with the hits, the tokens that call spent and notes on what degraded; the
+    reranker keeps no per-call state, so one may serve many threads. ``context_tokens`` is the window the listwise
+    prompt must fit; ``passage_tokens`` fixes each passage's budget instead (pointwise default 400). Passages are cut with the ``cl100k_base`` tokenizer, which
     counts within ~10–20% of the models' own tokenizers on English; the overhead reserve absorbs the difference.
 
     >>> from kenning.rerank import LLMReranker
@@ -99,9 +99,6 @@ class LLMReranker:
         self.context_tokens = context_tokens
         self.passage_tokens = passage_tokens
         self.retries = retries
-        self.usage = Usage()
-        self.last_usage = Usage()
-        self.last_notes: tuple[str, ...] = ()
         self._tok = get_tokenizer("cl100k_base")
 
     @property
@@ -109,51 +106,57 @@ class LLMReranker:
         return f"llm-{self.style}:{self.llm.name}"
 
     def rerank(self, query: str, hits: list[Hit], *, k: int | None = None) -> list[Hit]:
-        self.last_usage, self.last_notes = Usage(), ()
+        return list(self.rerank_with_usage(query, hits, k=k).hits)
+
+    def rerank_with_usage(self, query: str, hits: list[Hit], *, k: int | None = None) -> Reranked:
+        """The hits reordered, with the tokens this call spent (failed tries included) and notes on what degraded."""
         if not hits:
-            return []
+            return Reranked(())
+        spent: list[Usage] = []  # this call's, appended by _ask as each model call returns
+        notes: list[str] = []
         try:
             if self.style == "listwise":
-                order, scores = self._listwise(query, hits)
+                order, scores = self._listwise(query, hits, spent, notes)
             else:
-                order, scores = self._pointwise(query, hits)
+                order, scores = self._pointwise(query, hits, spent)
         except ProviderError as exc:
-            self.last_notes = (f"LLM reranking failed ({exc}); kept the first-stage order",)
+            notes.append(f"LLM reranking failed ({exc}); kept the first-stage order")
             order, scores = list(range(len(hits))), [h.score for h in hits]
-        return reordered(hits, order, scores, k=k)
+        return Reranked(tuple(reordered(hits, order, scores, k=k)), sum(spent, Usage()), tuple(notes))
 
     # -- styles -------------------------------------------------------------------------------------------------
 
-    def _listwise(self, query: str, hits: list[Hit]) -> tuple[list[int], list[float]]:
+    def _listwise(
+        self, query: str, hits: list[Hit], spent: list[Usage], notes: list[str]
+    ) -> tuple[list[int], list[float]]:
         n = len(hits)
         budget = self.passage_tokens or max(16, (self.context_tokens - PROMPT_OVERHEAD_TOKENS - 6 * n) // n)
         passages = "\n\n".join(f"[{i}] {self._cut(h.text, budget)}" for i, h in enumerate(hits, start=1))
         prompt = LISTWISE_PROMPT.format(n=n, passages=passages, query=query)
-        parsed = self._ask(prompt, _Ranking, max_tokens=16 + 6 * n)
+        parsed = self._ask(prompt, _Ranking, spent, max_tokens=16 + 6 * n)
         order: list[int] = []
         for number in parsed.ranking:
             if 1 <= number <= n and number - 1 not in order:
                 order.append(number - 1)
         if not order:
-            self.last_notes = ("the LLM ranked none of the candidates; kept the first-stage order",)
+            notes.append("the LLM ranked none of the candidates; kept the first-stage order")
         order += [i for i in range(n) if i not in order]
         return order, [float(n - pos) for pos in _positions(order)]
 
-    def _pointwise(self, query: str, hits: list[Hit]) -> tuple[list[int], list[float]]:
+    def _pointwise(self, query: str, hits: list[Hit], spent: list[Usage]) -> tuple[list[int], list[float]]:
         budget = self.passage_tokens or 400
         grades = []
         for h in hits:
             prompt = POINTWISE_PROMPT.format(passage=self._cut(h.text, budget), query=query)
-            grades.append(float(self._ask(prompt, _Grade, max_tokens=20).relevance))
+            grades.append(float(self._ask(prompt, _Grade, spent, max_tokens=20).relevance))
         order = sorted(range(len(hits)), key=lambda i: (-grades[i], hits[i].rank))
         return order, grades
 
-    def _ask(self, prompt: str, schema: type[Any], *, max_tokens: int) -> Any:
+    def _ask(self, prompt: str, schema: type[Any], spent: list[Usage], *, max_tokens: int) -> Any:
         parsed, usage = complete_json(
             self.llm, [Message("user", prompt)], schema, retries=self.retries, max_tokens=max_tokens
         )
-        self.usage = self.usage + usage
-        self.last_usage = self.last_usage + usage
+        spent.append(usage)
         return parsed
 
     def _cut(self, text: str, budget: int) -> str:

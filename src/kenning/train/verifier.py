@@ -283,7 +283,7 @@ def calibrate(model_dir: Path, held: Sequence[ClaimPair], say: Progress) -> dict
         for pair, scored in zip(batch, _score_pairs(verifier, batch), strict=True):
             source = Source(pair.doc_id, " ".join(pair.sentences))
             claim = Claim(pair.claim, 0, len(pair.claim), (1,))
-            lex = lexical.verify([claim], [source])[0].label == "SUPPORT"
+            lex = lexical.verify([claim], [source]).verdicts[0].label == "SUPPORT"
             ok = [s.support for s in scored if s.facts.ok]
             same = [s.support for s in scored if s.facts.ok and polarity_clash(pair.claim, s.text) is None]
             rows.append(

@@ -73,7 +73,7 @@ def verify_jsonl(
             sink.write(json.dumps({"id": rid, "line": n, "error": str(exc)}, ensure_ascii=False) + "\n")
             continue
         claims = claims_or_whole(answer)
-        verdicts = verifier.verify(claims, sources) if claims else []
+        verdicts = verifier.verify(claims, sources).verdicts if claims else ()
         stats.claims += len(verdicts)
         stats.labels.update(v.label for v in verdicts)
         out = {

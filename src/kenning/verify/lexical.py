@@ -6,7 +6,7 @@ of its content words, with the same numbers and names and the same polarity ("di
 
 >>> v = LexicalVerifier()
 >>> v.verify([Claim("Mortality fell by 20% in 2019.", 0, 30, (1,))],
-...          [Source("s1", "In 2019, mortality fell by 30% after the new protocol.")])[0].label
+...          [Source("s1", "In 2019, mortality fell by 30% after the new protocol.")]).verdicts[0].label
 'NOT_SUPPORTED'
 """
 
@@ -16,7 +16,8 @@ import re
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from ..types import Usage, Verdict, VerdictLabel
+from ..types import Verdict, VerdictLabel
+from .base import Verification
 from .checks import check_facts, content_tokens, coverage, evidence_spans
 from .claims import Claim, Source
 
@@ -70,9 +71,8 @@ class LexicalVerifier:
             raise ConfigError(f"lexical verifier: need 0 < partial <= support <= 1, got {partial} and {support}")
         self.support = support
         self.partial = partial
-        self.usage = Usage()
 
-    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> list[Verdict]:
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> Verification:
         spans = evidence_spans(sources)
         span_tokens = [content_tokens(s.text) for s in spans]
         verdicts = []
@@ -113,4 +113,4 @@ class LexicalVerifier:
             else:
                 label, why = "NOT_SUPPORTED", f"no span repeats enough of the claim (best {score:.0%} in {where})"
             verdicts.append(Verdict(claim.text, label, span.text, src.id, why, claim.start, claim.end, round(score, 4)))
-        return verdicts
+        return Verification(tuple(verdicts))

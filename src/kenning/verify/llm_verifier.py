@@ -18,6 +18,7 @@ from ..errors import ProviderError
 from ..generate.prompts import fence
 from ..providers.llm.base import LLM, Message, complete_json
 from ..types import Usage, Verdict
+from .base import Verification
 from .claims import Claim, Source
 
 __all__ = ["LLMVerifier", "FACT_CHECK_SYSTEM", "fact_check_messages"]
@@ -62,30 +63,29 @@ def _squash(text: str) -> str:
 
 
 class LLMVerifier:
-    """Checks claims with a language model. ``usage`` holds the tokens of the last ``verify`` call."""
+    """Checks claims with a language model; each :meth:`verify` returns the tokens it spent with its verdicts."""
 
     def __init__(self, llm: LLM, *, retries: int = 2) -> None:
         self.llm = llm
         self.retries = retries
         self.name = f"llm:{llm.name}"
-        self.usage = Usage()
 
-    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> list[Verdict]:
-        self.usage = Usage()
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> Verification:
         if not claims:
-            return []
+            return Verification()
         try:
-            reply, self.usage = complete_json(
+            reply, usage = complete_json(
                 self.llm,
                 fact_check_messages(claims, sources, question),
                 _Reply,
                 retries=self.retries,
                 max_tokens=min(1500, 120 + 160 * len(claims)),
             )
-        except ProviderError as exc:
-            return [
+        except ProviderError as exc:  # what the failed tries spent is not known here
+            failed = (
                 Verdict(c.text, "NOT_SUPPORTED", "", "", f"fact-checker failed: {exc}", c.start, c.end) for c in claims
-            ]
+            )
+            return Verification(tuple(failed), Usage())
         by_claim = {item.claim: item for item in reply.verdicts}
         out = []
         for i, claim in enumerate(claims, start=1):
@@ -104,4 +104,4 @@ class LLMVerifier:
                 label = "PARTIAL"
                 reasoning = f"{reasoning} (quote not found verbatim in the source, so not counted as SUPPORT)".strip()
             out.append(Verdict(claim.text, label, evidence, src.id if src else "", reasoning, claim.start, claim.end))
-        return out
+        return Verification(tuple(out), usage)

@@ -17,7 +17,7 @@ is never SUPPORT.
 
 >>> verifier = OfflineVerifier()                                       # doctest: +SKIP
 >>> verifier.verify([Claim("VACUUM FULL locks the table.", 0, 28, (1,))],
-...                 [Source("pg::1", "VACUUM FULL takes an exclusive lock on the table.")])[0].label  # doctest: +SKIP
+...                 [Source("pg::1", "VACUUM FULL takes an exclusive lock on the table.")]).verdicts[0].label  # doctest: +SKIP
 'SUPPORT'
 """
 
@@ -34,7 +34,8 @@ import numpy as np
 
 from ..errors import ConfigError, ProviderError
 from ..providers.embedders import import_sentence_transformers
-from ..types import Usage, Verdict, VerdictLabel
+from ..types import Verdict, VerdictLabel
+from .base import Verification
 from .checks import FactCheck, Span, check_facts, content_tokens, coverage, evidence_spans
 from .claims import Claim, Source
 from .lexical import LexicalVerifier, polarity_clash
@@ -149,7 +150,6 @@ class OfflineVerifier:
         self.thresholds = {**DEFAULT_THRESHOLDS, **self.manifest.get("thresholds", {}), **(thresholds or {})}
         self.labels = list(self.manifest.get("labels", ["NOT_ENOUGH_INFO", "SUPPORT", "CONTRADICT"]))
         self.max_length = int(self.manifest.get("max_length", 256))
-        self.usage = Usage()
         self._lexical = LexicalVerifier()
         self._model = None
         self._lock = threading.Lock()
@@ -183,7 +183,9 @@ class OfflineVerifier:
 
     def score_claims(self, claims: Sequence[Claim], sources: Sequence[Source]) -> list[list[_Scored]]:
         """For each claim, its candidate spans scored by the model and checked for numbers and names."""
-        spans = evidence_spans(sources)
+        return self._score(claims, sources, evidence_spans(sources))
+
+    def _score(self, claims: Sequence[Claim], sources: Sequence[Source], spans: Sequence[Span]) -> list[list[_Scored]]:
         span_tokens = [content_tokens(s.text) for s in spans]
         chosen = [select_candidates(c, spans, span_tokens, k=self.candidates, n_sources=len(sources)) for c in claims]
         pairs = [(c.text, spans[i].text) for c, idx in zip(claims, chosen, strict=True) for i in idx]
@@ -198,26 +200,30 @@ class OfflineVerifier:
                 scored.append(_Scored(i, float(p[sup]), float(p[con]) if con >= 0 else 0.0, facts, spans[i].text))
                 row += 1
             out.append(scored)
-        self._spans = spans
         return out
 
-    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> list[Verdict]:
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Source], *, question: str = "") -> Verification:
         if not claims:
-            return []
+            return Verification()
         if not sources:
-            return [
-                Verdict(c.text, "NOT_SUPPORTED", "", "", "no sources to check against", c.start, c.end, 0.0)
-                for c in claims
-            ]
-        all_scored = self.score_claims(claims, sources)
-        spans = self._spans
+            return Verification(
+                tuple(
+                    Verdict(c.text, "NOT_SUPPORTED", "", "", "no sources to check against", c.start, c.end, 0.0)
+                    for c in claims
+                )
+            )
+        spans = evidence_spans(sources)  # per call, never on self: one verifier serves many threads
+        all_scored = self._score(claims, sources, spans)
         if self.mode == "model":
-            return [self._judge(c, scored, spans, sources) for c, scored in zip(claims, all_scored, strict=True)]
-        lexical = self._lexical.verify(claims, sources)
-        return [
-            self._combine(c, verdict, scored, spans, sources)
-            for c, verdict, scored in zip(claims, lexical, all_scored, strict=True)
-        ]
+            judged = [self._judge(c, scored, spans, sources) for c, scored in zip(claims, all_scored, strict=True)]
+            return Verification(tuple(judged))
+        lexical = self._lexical.verify(claims, sources).verdicts
+        return Verification(
+            tuple(
+                self._combine(c, verdict, scored, spans, sources)
+                for c, verdict, scored in zip(claims, lexical, all_scored, strict=True)
+            )
+        )
 
     def _combine(
         self, claim: Claim, lexical: Verdict, scored: list[_Scored], spans: Sequence[Span], sources: Sequence[Source]

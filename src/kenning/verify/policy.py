@@ -19,7 +19,7 @@ from typing import Literal
 from ..generate.citations import CITATION
 from ..generate.sentences import subject_at
 from ..types import Hit, Verdict
-from .base import Verifier
+from .base import Verification, Verifier
 from .claims import Source, claims_or_whole
 from .relevance import answers_question, require_citation
 
@@ -36,8 +36,9 @@ def sources_from_hits(hits: Sequence[Hit]) -> list[Source]:
 
 def verify_text(
     verifier: Verifier, text: str, hits: Sequence[Hit], *, question: str = "", cite_evidence: bool = False
-) -> list[Verdict]:
-    """Split ``text`` into claims and judge each against the numbered sources *as an answer to* ``question``.
+) -> Verification:
+    """Split ``text`` into claims and judge each against the numbered sources *as an answer to* ``question``; the
+    verdicts come back with the tokens the verifier spent.
 
     Whatever the verifier, a SUPPORT stands only for a claim that is about the question (:mod:`.relevance`) and
     cites a source. With ``cite_evidence`` an uncited claim keeps its SUPPORT when the caller then cites the
@@ -45,17 +46,17 @@ def verify_text(
     """
     claims = claims_or_whole(text)
     if not claims:
-        return []
-    verdicts = verifier.verify(claims, sources_from_hits(hits), question=question)
+        return Verification()
+    judged = verifier.verify(claims, sources_from_hits(hits), question=question)
     by_id = {h.chunk_id: h for h in hits}
     out = []
-    for claim, verdict in zip(claims, verdicts, strict=True):
+    for claim, verdict in zip(claims, judged.verdicts, strict=True):
         hit = by_id.get(verdict.source_id)
         subject = subject_at(hit, verdict.evidence) if hit is not None else ""
         if not (cite_evidence and verdict.source_id):
             verdict = require_citation(claim, verdict)
         out.append(answers_question(question, verdict, subject=subject))
-    return out
+    return Verification(tuple(out), judged.usage)
 
 
 def attach_citations(
