@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
+from .engine_documents import DocumentsMixin
 from .errors import CollectionNotFound, ConfigError, IndexError_, MissingExtraError, ProviderError
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
 from .generate.answer import Draft, extractive_draft, llm_draft, llm_redraft
@@ -55,7 +56,7 @@ class SearchOptions(TypedDict, total=False):
     transform: str | None  # none, hyde or multi
 
 
-class Engine:
+class Engine(DocumentsMixin):
     """Index documents into a named collection and search it.
 
     Settings come from ``config`` (or ``<home>/kenning.toml``). A collection remembers the embedder, chunking and

@@ -20,7 +20,7 @@ from ..errors import IndexError_
 from ..types import Chunk, Document, Section, Usage
 from .migrations import MIGRATIONS
 
-__all__ = ["Catalog", "SourceState", "ChunkRow", "INDEXED_TEXT"]
+__all__ = ["Catalog", "SourceState", "ChunkRow", "DocumentRow", "INDEXED_TEXT"]
 
 # The text that is embedded and BM25-indexed for a chunk: its context (headers, an LLM's situating sentence), a blank
 # line, then its text; just its text when it has no context. kenning.index.context.indexed_text is the same in Python.
@@ -50,6 +50,22 @@ class ChunkRow:
     title: str
     source: str
     metadata: dict
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """A document as listed: where it came from and how it was cut. ``text`` and ``chunks`` (each chunk's id and
+    character span in ``text``) are filled only when one document is asked for."""
+
+    doc_id: str
+    title: str
+    kind: str
+    sources: tuple[str, ...]
+    n_chunks: int
+    characters: int
+    metadata: dict
+    text: str | None = None
+    chunks: tuple[tuple[str, int, int], ...] = ()
 
 
 class Catalog:
@@ -150,6 +166,49 @@ class Catalog:
             for doc_id, text, sections in self.conn.execute(q, part):
                 out[doc_id] = (text, tuple(Section(int(lv), str(t), int(st)) for lv, t, st in json.loads(sections)))
         return out
+
+    def documents(self, *, limit: int = 100, offset: int = 0) -> tuple[list[DocumentRow], int]:
+        """A page of documents ordered by title, and how many there are."""
+        total = int(self.conn.execute("SELECT count(*) FROM documents").fetchone()[0])
+        rows = self.conn.execute(
+            "SELECT d.doc_id, d.title, d.kind, length(d.text), d.metadata, "
+            "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id), "
+            "(SELECT json_group_array(source) FROM sources s WHERE s.doc_id = d.doc_id) "
+            "FROM documents d ORDER BY d.title, d.doc_id LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        docs = [
+            DocumentRow(r[0], r[1], r[2], tuple(sorted(json.loads(r[6]))), r[5], r[3], json.loads(r[4])) for r in rows
+        ]
+        return docs, total
+
+    def document(self, doc_id: str) -> DocumentRow | None:
+        """One document with its text and its chunks' spans, or None."""
+        row = self.conn.execute(
+            "SELECT title, kind, text, metadata FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        sources = tuple(
+            r[0] for r in self.conn.execute("SELECT source FROM sources WHERE doc_id = ? ORDER BY source", (doc_id,))
+        )
+        chunks = tuple(
+            (r[0], int(r[1]), int(r[2]))
+            for r in self.conn.execute(
+                "SELECT chunk_id, start, end FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,)
+            )
+        )
+        return DocumentRow(
+            doc_id, row[0], row[1], sources, len(chunks), len(row[2]), json.loads(row[3]), row[2], chunks
+        )
+
+    def remove_documents(self, doc_ids: Sequence[str]) -> tuple[int, int]:
+        """Forget these documents and every source that points at them, in one transaction. Returns (docs, chunks)."""
+        with self.transaction() as c:
+            c.executemany("DELETE FROM sources WHERE doc_id = ?", [(d,) for d in doc_ids])
+            counts = self.drop_unreferenced(doc_ids)
+            self.drop_unused_vectors()
+        return counts
 
     def missing_vectors(self, embed_hashes: Sequence[str]) -> set[str]:
         """Which of these hashes have no stored vector yet."""
