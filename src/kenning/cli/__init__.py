@@ -18,7 +18,7 @@ from ..errors import KenningError
 from . import collections  # noqa: F401 - registered first, so its commands (index, search …) lead kenning --help
 
 # isort: split
-from . import answering, answers_eval, evaluation, sweep, synth, tuning  # noqa: F401 - registers the commands
+from . import answering, answers_eval, evaluation, mcp, sweep, synth, tuning  # noqa: F401 - registers the commands
 from ._shared import app, err
 
 __all__ = ["app", "main"]
