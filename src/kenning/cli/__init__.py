@@ -18,7 +18,7 @@ from ..errors import KenningError
 from . import collections  # noqa: F401 - registered first, so its commands (index, search …) lead kenning --help
 
 # isort: split
-from . import answering, answers_eval, evaluation, mcp, sweep, synth, tuning  # noqa: F401 - registers the commands
+from . import answering, answers_eval, evaluation, mcp, serving, sweep, synth, tuning  # noqa: F401 - registers the commands
 from ._shared import app, err
 
 __all__ = ["app", "main"]
@@ -36,10 +36,21 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors: click's, or the copy of click that newer typer releases vendor
+        if isinstance(exc, _usage_errors()):
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    import click
+
+    found: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+    except ImportError:
+        pass
+    else:
+        found.append(Vendored)
+    return tuple(found)

@@ -1,0 +1,63 @@
+"""What the HTTP API returns: kenning's result types as JSON, with the offsets a client needs to highlight.
+
+Every offset is a character offset into the source document's text (``GET …/documents/{doc_id}`` returns it):
+a citation's ``start``/``end`` bound the cited chunk, a verdict's ``evidence_start``/``evidence_end`` the quote that
+decided it (when the quote is found in its chunk), and a verdict's ``start``/``end`` its claim in the answer text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..types import Answer, Citation, Hit, Usage, Verdict
+
+__all__ = ["hit_json", "answer_json", "usage_json", "citation_json", "verdict_json"]
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {**dataclasses.asdict(usage), "total_tokens": usage.total_tokens}
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    out = dataclasses.asdict(hit)
+    out["heading_path"] = list(hit.heading_path)
+    return out
+
+
+def citation_json(c: Citation) -> dict[str, Any]:
+    out = dataclasses.asdict(c)
+    out["heading_path"] = list(c.heading_path)
+    return out
+
+
+def verdict_json(v: Verdict, by_chunk: dict[str, Citation]) -> dict[str, Any]:
+    out = dataclasses.asdict(v)
+    cited = by_chunk.get(v.source_id)
+    out["citation"] = cited.number if cited else None
+    out["evidence_start"] = out["evidence_end"] = None
+    if cited and v.evidence:
+        at = cited.text.find(v.evidence.strip())
+        if at >= 0:
+            out["evidence_start"] = cited.start + at
+            out["evidence_end"] = cited.start + at + len(v.evidence.strip())
+    return out
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    by_chunk = {c.chunk_id: c for c in answer.citations}
+    return {
+        "question": answer.question,
+        "text": answer.text,
+        "answerable": answer.answerable,
+        "mode": answer.mode,
+        "model": answer.model,
+        "verifier": answer.verifier,
+        "confidence": answer.confidence,
+        "citations": [citation_json(c) for c in answer.citations],
+        "verdicts": [verdict_json(v, by_chunk) for v in answer.verdicts],
+        "invalid_citations": list(answer.invalid_citations),
+        "usage": usage_json(answer.usage),
+        "seconds": round(answer.seconds, 4),
+        "notes": list(answer.notes),
+    }
