@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import check_choice
+from ..errors import ConfigError, check_choice
 from ._shared import CollectionOpt, HomeOpt, LlmOpt, app, err, home_and_config
 
 ANSWER_MODES = ("auto", "generate", "extractive")
@@ -34,6 +34,11 @@ def mcp_cmd(
     """
     if mode is not None:
         check_choice("--mode", mode, ANSWER_MODES)
+    if http and host not in ("127.0.0.1", "::1", "localhost"):
+        raise ConfigError(
+            f"--host {host}: the MCP HTTP transport has no API keys, so it serves this machine (loopback) only; "
+            "remote clients use kenning serve with keys"
+        )
     from ..serve import Engines
     from ..serve.mcp import build_server  # raises MissingExtraError without the mcp package
 
