@@ -1,7 +1,8 @@
 """Drafting an answer from packed sources: with a language model, or extractively with none.
 
 A :class:`Draft` is an answer before verification: its text with valid ``[n]`` markers only, which sources it cites,
-which citation numbers it invented (dropped from the text), and what it cost.
+which citation numbers it invented (dropped from the text), and what it cost. A reply that repeats the answer
+prompt's own instructions (a model a document talked into printing its prompt) is replaced by the abstention.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..providers.llm.base import LLM, Completion
+from ..providers.llm.fence import echoes_prompt
 from ..types import Hit, Usage
 from .citations import NOT_IN_SOURCES, resolve_citations
 from .extractive import ExtractiveAnswerer
-from .prompts import NOT_IN_SOURCES_ANSWER, answer_messages, retry_messages
+from .prompts import ANSWER_RULES, NOT_IN_SOURCES_ANSWER, answer_messages, retry_messages
 from .reading import Reading
 
 __all__ = ["Draft", "llm_draft", "llm_redraft", "extractive_draft"]
@@ -35,6 +37,8 @@ class Draft:
 
 
 def _from_reply(text: str, packed: Sequence[Hit], mode: str, model: str, usage: Usage) -> Draft:
+    if echoes_prompt(text, ANSWER_RULES):
+        text = NOT_IN_SOURCES_ANSWER
     cleaned, cited, invalid = resolve_citations(text, n_sources=len(packed))
     if not cleaned:
         cleaned = NOT_IN_SOURCES_ANSWER

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..providers.llm.fence import neutralise_markers
+
 __all__ = ["CITATION", "NOT_IN_SOURCES", "cited_numbers", "resolve_citations", "neutralise_markers"]
 
 CITATION = re.compile(r"\s*\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
@@ -21,15 +23,6 @@ NOT_IN_SOURCES = re.compile(
     re.I,
 )
 """How an answer says the sources do not hold the answer."""
-
-
-def neutralise_markers(text: str) -> str:
-    """``[3]`` → ``(3)``: a bracketed number in a document must never read as one of kenning's citations.
-
-    >>> neutralise_markers("as shown in [3] and [1, 2]")
-    'as shown in (3) and (1, 2)'
-    """
-    return re.sub(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]", r"(\1)", text)
 
 
 def cited_numbers(group: str) -> tuple[int, ...]:
