@@ -1,4 +1,10 @@
-"""The facade: settings → components, and the few verbs users call.
+"""The facade: settings → components, and the few verbs users call. Every door (CLI, HTTP server, MCP) goes
+through it.
+
+One Engine serves one collection to many threads: components are built once under a lock, searches and answers
+read through the Engine's own opened collection (which picks up each newly published snapshot), and the writers
+(:meth:`Engine.index`, :meth:`Engine.tune`) take turns on a per-Engine lock, each with its own
+:class:`~kenning.index.Collection` holding the collection's file lock.
 
 >>> from kenning import Engine
 >>> engine = Engine("/tmp/kenning-home")                        # doctest: +SKIP
@@ -9,20 +15,23 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Unpack
 
 from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
+from .engine_context import ContextMixin
 from .engine_documents import DocumentsMixin
-from .errors import CollectionNotFound, ConfigError, IndexError_, MissingExtraError, ProviderError
+from .engine_models import ModelsMixin
+from .errors import CollectionNotFound, ConfigError, IndexError_, ProviderError
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
-from .generate.answer import Draft, extractive_draft, llm_draft, llm_redraft
+from .generate.answer import Draft, extractive_draft, llm_draft
 from .generate.extractive import ExtractiveAnswerer
 from .generate.packing import citations_for, pack
 from .generate.parent import chunk_sources, expand_to_parents
-from .generate.prompts import NOT_IN_SOURCES_ANSWER
 from .generate.reading import Reading, focus, read_sources
 from .index import Collection, index_paths, list_collections
 from .index.adopt import embedder_for, reranker_for
@@ -32,15 +41,14 @@ from .providers.llm.base import LLM, closing
 from .rerank import LLMReranker, Reranker, rerank_with_usage
 from .retrieve import Filters, Searcher, hit_from_row
 from .retrieve.transforms import TRANSFORMS, QueryPlan, plan_query, search_plan
-from .types import Answer, Hit, IndexReport, Usage, Verdict
+from .types import Answer, Hit, IndexReport, Usage
+from .verify.answering import Verifiers, apply_strip, check_answer, check_policy, not_in_sources
 from .verify.base import Verifier
 
 if TYPE_CHECKING:
-    from .index.context import ContextEstimate, Situator
     from .train.tune import TuneOptions, TuneReport
-from .verify.policy import attach_citations, strip_unsupported, verify_text
 
-__all__ = ["Engine", "SearchOptions"]
+__all__ = ["Engine", "SearchOptions", "SearchResult"]
 
 
 class SearchOptions(TypedDict, total=False):
@@ -56,8 +64,16 @@ class SearchOptions(TypedDict, total=False):
     transform: str | None  # none, hyde or multi
 
 
-class Engine(DocumentsMixin):
-    """Index documents into a named collection and search it.
+class SearchResult(NamedTuple):
+    """Ranked chunks, the tokens the query transform and LLM reranking spent on them, and notes on what degraded."""
+
+    hits: list[Hit]
+    usage: Usage
+    notes: list[str]
+
+
+class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
+    """Index documents into a named collection and search it; safe to share between threads (one writer at a time).
 
     Settings come from ``config`` (or ``<home>/kenning.toml``). A collection remembers the embedder, chunking and
     BM25 settings it was built with; only settings given explicitly override them.
@@ -78,15 +94,21 @@ class Engine(DocumentsMixin):
         self._collection: Collection | None = None
         self._llm: LLM | None | bool = False  # False: not built yet
         self._local: LLM | None = None  # the packaged local generator, when answers use it
-        self._verifiers: dict[str, Verifier] = {}
+        self._verifiers = Verifiers(self.home)
         self._reranker: Reranker | None | bool = False  # False: not looked up yet
         self._llm_reranker: LLMReranker | None = None
+        self._lock = threading.RLock()  # builds each lazy component once, however many threads ask at once
+        self._writer = threading.Lock()  # one index or tune at a time through this Engine
 
     # -- components ---------------------------------------------------------------------------------------------
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
+        if self._embedder is not None:
+            return self._embedder
+        with self._lock:
+            if self._embedder is not None:
+                return self._embedder
             options = {
                 "batch_size": self.config.embedder.batch_size,
                 "max_seq_length": self.config.embedder.max_seq_length,
@@ -97,7 +119,7 @@ class Engine(DocumentsMixin):
                 self._embedder = embedder_for(col, **options)  # the one it was built (or tuned) with
             else:
                 self._embedder = get_embedder(self.config.embedder.name, **options)
-        return self._embedder
+            return self._embedder
 
     def reranker(self, kind: str | None = None) -> Reranker | None:
         """The reranker ``kind`` (default ``retrieval.rerank``) names.
@@ -110,13 +132,14 @@ class Engine(DocumentsMixin):
             raise ConfigError(f"rerank must be auto, none or llm; got {kind!r}")
         if kind == "none":
             return None
-        if kind == "llm":
-            if self._llm_reranker is None:
-                self._llm_reranker = LLMReranker(self.retrieval_llm(), style=self.config.retrieval.llm_rerank)
-            return self._llm_reranker
-        if self._reranker is False:
-            self._reranker = reranker_for(self.collection())
-        return self._reranker  # type: ignore[return-value]
+        with self._lock:
+            if kind == "llm":
+                if self._llm_reranker is None:
+                    self._llm_reranker = LLMReranker(self.retrieval_llm(), style=self.config.retrieval.llm_rerank)
+                return self._llm_reranker
+            if self._reranker is False:
+                self._reranker = reranker_for(self.collection())
+            return self._reranker  # type: ignore[return-value]
 
     def rerank_depth(self) -> int:
         """Candidates the reranker sees: ``retrieval.rerank_depth`` when set, else the depth it was tuned for."""
@@ -126,12 +149,37 @@ class Engine(DocumentsMixin):
         return int(entry.get("depth", self.config.retrieval.rerank_depth))
 
     def _open_existing(self) -> Collection | None:
-        if self._collection is None:
+        """The readers' collection, opened once and shared; None while the collection does not exist."""
+        if self._collection is not None:
+            return self._collection
+        with self._lock:
+            if self._collection is None:
+                try:
+                    self._collection = Collection.open(self.home, self.collection_name)
+                except CollectionNotFound:
+                    return None
+            return self._collection
+
+    @contextmanager
+    def _writing(
+        self, config: KenningConfig | None = None, *, model: str = "", dim: int = 0, lock_file: bool = True
+    ) -> Iterator[Collection]:
+        """A writer's own Collection under this Engine's writer lock and (``lock_file``) the collection's file lock;
+        readers keep theirs. With ``config`` the collection is created when missing (``model``, ``dim``: the
+        embedder's)."""
+        with self._writer:
+            if config is not None:
+                col = Collection.create_or_open(self.home, self.collection_name, config, model=model, dim=dim)
+            else:
+                col = Collection.open(self.home, self.collection_name)
             try:
-                self._collection = Collection.open(self.home, self.collection_name)
-            except CollectionNotFound:
-                return None
-        return self._collection
+                if lock_file:
+                    with col.locked():
+                        yield col
+                else:
+                    yield col
+            finally:
+                col.close()
 
     def collection(self) -> Collection:
         """The collection, opened for reading; raises :class:`CollectionNotFound` with a hint if it does not exist."""
@@ -167,14 +215,12 @@ class Engine(DocumentsMixin):
         settings = self._effective(existing)
         cfg = self.config.model_copy(update=settings)
         embedder = self.embedder
-        if self._collection is not None:
-            self._collection.close()
-            self._collection = None
-        col = Collection.create_or_open(self.home, self.collection_name, cfg, model=embedder.name, dim=embedder.dim)
-        self._collection = col
         context = settings["context"]
         situator = self.situator(context) if context.llm else None
-        with col.locked(), closing(situator.llm if situator and context.llm_model else None):
+        with (
+            self._writing(cfg, model=embedder.name, dim=embedder.dim) as col,
+            closing(situator.llm if situator and context.llm_model else None),
+        ):
             return index_paths(
                 col,
                 paths,
@@ -186,60 +232,6 @@ class Engine(DocumentsMixin):
                 context=context,
                 situator=situator,
             )
-
-    def context_settings(self) -> ContextConfig:
-        """The context settings an index run uses: the collection's own, overridden by fields set explicitly."""
-        return self._effective(self._open_existing())["context"]
-
-    def estimate_context(self, paths: Sequence[str | Path]) -> ContextEstimate:
-        """What writing LLM contexts for the chunks an index run of ``paths`` would (re)make would cost: calls,
-        tokens (and how many a prompt cache would serve), money and, once this model has run here, time."""
-        from .index.context import estimate
-        from .index.writer import changed_documents
-        from .providers.llm.local import LocalLLM
-        from .providers.llm.pricing import PriceTable
-
-        existing = self._open_existing()  # None: nothing indexed yet, so nothing cached (and nothing is created)
-        catalog = existing.catalog if existing is not None else None
-        settings = self._effective(existing)
-        situator = self.situator(settings["context"])
-        docs = changed_documents(
-            catalog,
-            paths,
-            ingest=self.config.ingest,
-            chunking=settings["chunking"],
-            context=settings["context"],
-            embedder=self.embedder if settings["chunking"].strategy == "semantic" else None,
-        )
-        with closing(situator.llm if settings["context"].llm_model else None):
-            return estimate(
-                catalog,
-                list(docs),
-                situator,
-                prices=PriceTable(self.config.llm.prices),
-                local=isinstance(situator.llm, LocalLLM),
-            )
-
-    def context_llm(self, context: ContextConfig | None = None) -> LLM:
-        """The model that writes situating contexts: ``context.llm_model``, else the configured LLM, else the packaged
-        local generator."""
-        context = context or self._effective(self._open_existing())["context"]
-        if context.llm_model:
-            from .providers.llm import get_llm, parse_llm_spec
-
-            llm = get_llm(self.config.llm.model_copy(update=parse_llm_spec(context.llm_model)))
-        else:
-            llm = self.answer_model("generate")
-        if llm is None:
-            raise ConfigError("context.llm needs a language model: set context.llm_model or --llm PROVIDER:MODEL")
-        return llm
-
-    def situator(self, context: ContextConfig | None = None) -> Situator:
-        """Writes (and caches) the LLM situating context of chunks, per ``context``."""
-        from .index.context import Situator
-
-        context = context or self._effective(self._open_existing())["context"]
-        return Situator(self.context_llm(context), context, tokenizer=self.config.chunking.tokenizer)
 
     def searcher(self) -> Searcher:
         col = self.collection()
@@ -266,9 +258,9 @@ class Engine(DocumentsMixin):
         rerank_depth: int | None = None,
         rerank: bool | str | None = None,
         transform: str | None = None,
-    ) -> tuple[list[Hit], Usage, list[str]]:
+    ) -> SearchResult:
         """Ranked chunks for ``query``, the tokens its query transform and LLM reranking spent, and notes on what
-        degraded. With a reranker, the top ``rerank_depth`` are reordered.
+        degraded (a :class:`SearchResult`). With a reranker, the top ``rerank_depth`` are reordered.
 
         The reranker is ``reranker`` when given, else the one ``rerank`` names (``auto``, ``llm``, ``none``; default
         ``retrieval.rerank``, see :meth:`reranker`); ``rerank=False`` turns reranking off for this call.
@@ -297,7 +289,7 @@ class Engine(DocumentsMixin):
         if reranker is not None:
             reranked = rerank_with_usage(reranker, query, hits, k=k)
             hits, usage, notes = list(reranked.hits), usage + reranked.usage, notes + list(reranked.notes)
-        return hits[:k], usage, notes
+        return SearchResult(hits[:k], usage, notes)
 
     def _query_plan(self, query: str, transform: str | None, mode: str) -> QueryPlan:
         """The searches ``transform`` turns ``query`` into; the LLM is built only when the transform calls it."""
@@ -306,75 +298,12 @@ class Engine(DocumentsMixin):
         llm = self.retrieval_llm() if needs_llm else None
         return plan_query(name, query, llm, mode=mode, rewrites=self.config.retrieval.rewrites)
 
-    def retrieval_llm(self) -> LLM:
-        """The model query transforms and LLM reranking use: the configured LLM, else the packaged local one."""
-        llm = self._configured_or_local_llm()
-        if llm is None:
-            raise ConfigError(
-                "query transforms and LLM reranking need a language model: set [llm] in kenning.toml or --llm "
-                "PROVIDER:MODEL, or install the packaged local one (pip install 'kenning[local]')"
-            )
-        return llm
-
     def fetch_chunk(self, chunk_id: str) -> Hit | None:
         """One chunk by id (``doc_id::index``), as a Hit with rank 0, or None."""
         row = self.collection().catalog.chunk_rows([chunk_id], by="chunk_id").get(chunk_id)
         return hit_from_row(row, 0, 0.0) if row else None
 
     # -- answering ----------------------------------------------------------------------------------------------
-
-    @property
-    def llm(self) -> LLM | None:
-        """The configured language model (None: no model configured)."""
-        if self._llm is False:
-            from .providers.llm import get_llm
-
-            self._llm = get_llm(self.config.llm)
-        return self._llm  # type: ignore[return-value]
-
-    def answer_model(self, mode: str | None = None) -> LLM | None:
-        """The model that drafts answers in ``mode`` (auto / generate / extractive); None means extractive.
-
-        ``auto``: the configured LLM, else the packaged local generator when ``kenning[local]`` is installed.
-        """
-        mode = mode or self.config.answer.mode
-        if mode not in ("auto", "generate", "extractive"):
-            raise ConfigError(f"answer mode must be auto, generate or extractive; got {mode!r}")
-        if mode == "extractive":
-            return None
-        llm = self._configured_or_local_llm()
-        if llm is None and mode == "generate":
-            raise ConfigError(
-                "--mode generate needs a language model: install the local one (pip install 'kenning[local]') "
-                "or set --llm PROVIDER:MODEL"
-            )
-        return llm
-
-    def _configured_or_local_llm(self) -> LLM | None:
-        """The configured LLM, else the packaged local generator when ``kenning[local]`` is installed, else None."""
-        if self.llm is not None:
-            return self.llm
-        from .providers.llm.local import DEFAULT_LOCAL_MODEL, LocalLLM, local_generator_available
-
-        if local_generator_available():
-            if self._local is None:
-                self._local = LocalLLM(DEFAULT_LOCAL_MODEL)
-            return self._local
-        return None
-
-    def verifier(self, kind: str | None = None, *, llm: LLM | None = None) -> tuple[Verifier, list[str]]:
-        """The verifier to use and notes for the user (see :func:`kenning.verify.choose.choose_verifier`)."""
-        from .providers.llm.local import LocalLLM
-        from .verify.choose import choose_verifier
-
-        llm = llm if llm is not None else self.llm
-        remote = llm is not None and not isinstance(llm, LocalLLM)
-        check, notes = choose_verifier(
-            kind or self.config.answer.verifier, llm=llm, remote=remote, home=self.home, cache=self._verifiers
-        )
-        if check is None:
-            raise ConfigError("verifier 'none' checks nothing; pass verify=False instead")
-        return check, notes
 
     def ask(
         self,
@@ -408,25 +337,13 @@ class Engine(DocumentsMixin):
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         cfg = self.config.answer
-        policy = policy or cfg.policy
-        if policy not in ("annotate", "strip", "retry"):
-            raise ConfigError(f"policy must be annotate, strip or retry; got {policy!r}")
+        policy = check_policy(policy or cfg.policy)
         parent = parent or cfg.parent
         if parent not in ("none", "section"):
             raise ConfigError(f"parent must be none or section; got {parent!r}")
-        col = self.collection()
-        if col.catalog.counts()[1] == 0:
-            raise IndexError_(
-                f"collection {col.name!r} is empty; index documents first: kenning index PATH --collection {col.name}"
-            )
+        self._check_not_empty()
         notes: list[str] = []
-        try:
-            model = self.answer_model(mode) if llm is True else (llm or None)
-        except (ProviderError, MissingExtraError) as exc:
-            if (mode or cfg.mode) == "generate":
-                raise
-            model = None
-            notes.append(f"the local generator could not be used ({exc}); answered extractively instead")
+        model = self._model_for(llm, mode, notes)
         kind = verifier or cfg.verifier
         if agent:
             check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
@@ -435,60 +352,60 @@ class Engine(DocumentsMixin):
         hits = self.search(question, k=k or cfg.k, filters=filters, reranker=reranker, rerank_depth=depth)
         packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
         reading = read_sources(self.embedder, question, packed)
-        signals = self._signals(question, hits, reading)
-        abstention = self._abstention()
-        confidence = abstention.probability(signals)
-        if cfg.abstain and packed and confidence < abstention.threshold:
-            why = (
-                f"retrieval says the sources do not answer this (P(answerable) {confidence:.2f} < "
-                f"{abstention.threshold:.2f}: best sentence similarity {signals.similarity:.2f}, question words "
-                f"covered {signals.coverage:.0%})"
-            )
-            return self._abstained(question, packed, notes, why, model, confidence, t0)
+        confidence, why = self._retrieval_confidence(question, hits, reading)
+        if cfg.abstain and packed and why:
+            return not_in_sources(question, packed, (*notes, f"abstained: {why}"), model, confidence, t0)
         draft = self._draft(question, packed, reading, model, notes, on_token, parent=parent)
         check: Verifier | None = None
         if verify and kind != "none":
             # a model that failed to draft (the answer fell back to extractive) is not asked to fact-check either
-            checker_llm = model if draft.mode == "llm" or kind == "llm" else None
-            check, more = self.verifier(kind, llm=checker_llm)
+            check, more = self.verifier(kind, llm=model if draft.mode == "llm" or kind == "llm" else None)
             notes += more
-        # Claims are checked against what the generator read (draft.packed): with parent sections, a verdict's
-        # evidence may come from the section around a chunk rather than from the chunk itself.
-        draft, verdicts, usage = self._check(check, draft, question)
-        if policy == "retry" and model is not None and draft.mode == "llm":
-            failing = [v.claim for v in verdicts if v.label != "SUPPORT"]
-            if failing:
-                try:
-                    draft = llm_redraft(model, question, draft, failing, max_tokens=self.config.llm.max_tokens)
-                    draft, verdicts, more_usage = self._check(check, draft, question)
-                    usage = usage + more_usage
-                    notes.append(f"regenerated once because {len(failing)} claim(s) were not supported")
-                except ProviderError as exc:
-                    notes.append(f"the retry failed ({exc}); kept the first answer")
-        why = after_draft(not draft.answerable, verdicts) if cfg.abstain and check is not None else None
+        checked = check_answer(
+            check, draft, question, policy=policy, model=model, max_tokens=self.config.llm.max_tokens
+        )
+        draft, usage, notes = checked.draft, checked.draft.usage + checked.usage, [*notes, *checked.notes]
+        why = after_draft(not draft.answerable, checked.verdicts) if cfg.abstain and check is not None else None
         if why is not None:
             shown = chunk_sources(draft.packed, packed)
-            return self._abstained(question, shown, notes, why, model, confidence, t0, draft.usage + usage)
-        text = draft.text
-        if policy == "strip" and any(v.label == "NOT_SUPPORTED" for v in verdicts):
-            text, verdicts = _strip(draft.text, verdicts)
-            notes.append("unsupported claims were removed from the answer")
+            return not_in_sources(question, shown, (*notes, f"abstained: {why}"), model, confidence, t0, usage)
+        text, verdicts, stripped = apply_strip(policy, checked)
         return Answer(
             question=question,
             text=text,
             # numbered as the generator saw them, but each the retrieved chunk (not its section) with its offsets
             citations=citations_for(chunk_sources(draft.packed, packed), set(draft.cited)),
-            verdicts=tuple(verdicts),
+            verdicts=verdicts,
             mode=draft.mode,  # type: ignore[arg-type]
             model=draft.model,
             answerable=draft.answerable,
             invalid_citations=draft.invalid,
-            usage=draft.usage + usage,
+            usage=usage,
             seconds=time.perf_counter() - t0,
             verifier=check.name if check else "",
-            notes=tuple(notes),
+            notes=(*notes, *stripped),
             confidence=round(confidence, 4),
         )
+
+    def _retrieval_confidence(self, question: str, hits: Sequence[Hit], reading: Reading) -> tuple[float, str]:
+        """P(answerable) from the retrieval signals, and why to abstain ("" when it is above the threshold)."""
+        signals = self._signals(question, hits, reading)
+        abstention = self._abstention()
+        p = abstention.probability(signals)
+        if p >= abstention.threshold:
+            return p, ""
+        why = (
+            f"retrieval says the sources do not answer this (P(answerable) {p:.2f} < {abstention.threshold:.2f}: best "
+            f"sentence similarity {signals.similarity:.2f}, question words covered {signals.coverage:.0%})"
+        )
+        return p, why
+
+    def _check_not_empty(self) -> None:
+        col = self.collection()
+        if col.catalog.counts()[1] == 0:
+            raise IndexError_(
+                f"collection {col.name!r} is empty; index documents first: kenning index PATH --collection {col.name}"
+            )
 
     def answerability(self, question: str, hits: Sequence[Hit]) -> tuple[Signals, float]:
         """The retrieval signals ``ask`` decides abstention on for these hits, and P(answerable) from them."""
@@ -506,32 +423,6 @@ class Engine(DocumentsMixin):
         if threshold is None:
             return DEFAULT_ABSTENTION
         return dataclasses.replace(DEFAULT_ABSTENTION, threshold=threshold)
-
-    @staticmethod
-    def _abstained(
-        question: str,
-        packed: Sequence[Hit],
-        notes: list[str],
-        why: str,
-        model: LLM | None,
-        confidence: float,
-        t0: float,
-        usage: Usage | None = None,
-    ) -> Answer:
-        """ "Not in the sources": the closest sources shown (none marked cited), no claims."""
-        return Answer(
-            question=question,
-            text=NOT_IN_SOURCES_ANSWER,
-            citations=citations_for(sorted(packed, key=lambda h: h.rank), set()),
-            verdicts=(),
-            mode="llm" if model is not None else "extractive",
-            model=model.name if model is not None else "extractive",
-            answerable=False,
-            usage=usage or Usage(),
-            seconds=time.perf_counter() - t0,
-            notes=(*notes, f"abstained: {why}"),
-            confidence=round(confidence, 4),
-        )
 
     def _draft(
         self,
@@ -575,17 +466,6 @@ class Engine(DocumentsMixin):
         answerer = ExtractiveAnswerer(self.embedder, max_sentences=self.config.answer.extractive_sentences)
         return extractive_draft(answerer, question, packed, reading)
 
-    @staticmethod
-    def _check(check: Verifier | None, draft: Draft, question: str) -> tuple[Draft, list[Verdict], Usage]:
-        """Verdicts on the draft's claims; a supported claim the model left uncited gets its evidence's citation."""
-        if check is None or not draft.answerable:
-            return draft, [], Usage()
-        checked = verify_text(check, draft.text, draft.packed, question=question, cite_evidence=True)
-        text, verdicts, added = attach_citations(draft.text, checked.verdicts, draft.packed)
-        if added:
-            draft = dataclasses.replace(draft, text=text, cited=draft.cited | added)
-        return draft, verdicts, checked.usage
-
     def _ask_agent(
         self,
         question: str,
@@ -611,22 +491,7 @@ class Engine(DocumentsMixin):
             on_step=on_step,
         )
         result = agent.run(question)
-        cited = set(range(1, len(result.sources) + 1))
-        return Answer(
-            question=question,
-            text=result.text,
-            citations=citations_for(result.sources, cited),
-            verdicts=tuple(result.verdicts),
-            mode="agent",
-            model=model.name,
-            answerable=bool(result.sources),
-            invalid_citations=result.invalid,
-            usage=result.usage,
-            seconds=time.perf_counter() - t0,
-            verifier=check.name,
-            notes=tuple(notes + result.notes),
-            trace=tuple(result.trace),
-        )
+        return result.answer(model.name, check.name, notes=notes, seconds=time.perf_counter() - t0)
 
     def tune(
         self,
@@ -640,20 +505,24 @@ class Engine(DocumentsMixin):
         :mod:`kenning.train.tune`). ``llm`` writes extra questions when ``options.llm_queries`` asks for some."""
         from .train.tune import tune
 
-        col = self.collection()
+        self.collection()  # raises CollectionNotFound with its hint
+        embedder = self.embedder
         try:
-            report = tune(col, self.embedder, self.config.retrieval, options, llm=llm, progress=progress, say=say)
-        finally:  # the collection may have switched models: read it afresh next time
-            self.close()
-            self._embedder = None
-            self._reranker = False
-        return report
+            with self._writing(lock_file=False) as col:  # tune takes the file lock itself, for each adoption
+                return tune(col, embedder, self.config.retrieval, options, llm=llm, progress=progress, say=say)
+        finally:  # the collection may have switched models: build them afresh from its manifest next time
+            with self._lock:
+                if "name" not in self.config.embedder.model_fields_set:
+                    self._embedder = None
+                self._reranker = False
 
     def collections(self) -> list[str]:
         return list_collections(self.home)
 
     def info(self) -> dict[str, Any]:
+        """The collection's size and settings, as of its latest published snapshot."""
         col = self.collection()
+        col.snapshot()  # reads the manifest again if a writer has published since
         docs, chunks = col.catalog.counts()
         return {
             "collection": col.name,
@@ -669,28 +538,12 @@ class Engine(DocumentsMixin):
         }
 
     def close(self) -> None:
-        if self._collection is not None:
-            self._collection.close()
-            self._collection = None
-        if self._llm and hasattr(self._llm, "close"):  # an HTTP client's connections; built by search or ask
-            self._llm.close()
-            self._llm = False
-            self._llm_reranker = None
-
-
-def _strip(text: str, verdicts: list[Verdict]) -> tuple[str, list[Verdict]]:
-    """Remove NOT_SUPPORTED claims from ``text``; the other verdicts are moved to where their claims now are."""
-    new = strip_unsupported(text, verdicts)
-    kept, pos = [], 0
-    for v in verdicts:
-        span = text[v.start : v.end]
-        if v.label == "NOT_SUPPORTED":
-            kept.append(dataclasses.replace(v, start=0, end=0))
-            continue
-        at = new.find(span, pos)
-        if at >= 0:
-            kept.append(dataclasses.replace(v, start=at, end=at + len(span)))
-            pos = at + len(span)
-        else:
-            kept.append(v)
-    return new, kept
+        """Release the collection and model clients; call it once no thread uses this Engine any more."""
+        with self._lock:
+            if self._collection is not None:
+                self._collection.close()
+                self._collection = None
+            if self._llm and hasattr(self._llm, "close"):  # an HTTP client's connections; built by search or ask
+                self._llm.close()
+                self._llm = False
+                self._llm_reranker = None

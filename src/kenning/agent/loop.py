@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 
 from ..errors import ProviderError
 from ..generate.citations import resolve_citations
+from ..generate.packing import citations_for
 from ..generate.prompts import NOT_IN_SOURCES_ANSWER
 from ..providers.llm.base import LLM, Message, complete_json
-from ..types import Hit, Usage, Verdict
+from ..types import Answer, Hit, Usage, Verdict
 from ..verify.base import Verification, Verifier
 from ..verify.policy import verify_text
 from .prompts import AGENT_SYSTEM
@@ -45,6 +46,24 @@ class AgentResult:
     usage: Usage
     submitted: bool
     notes: list[str] = field(default_factory=list)
+
+    def answer(self, model: str, verifier: str, *, notes: Sequence[str] = (), seconds: float = 0.0) -> Answer:
+        """This run as an :class:`Answer`: every source it cites is cited, in citation order; ``notes`` go first."""
+        return Answer(
+            question=self.question,
+            text=self.text,
+            citations=citations_for(self.sources, set(range(1, len(self.sources) + 1))),
+            verdicts=tuple(self.verdicts),
+            mode="agent",
+            model=model,
+            answerable=bool(self.sources),
+            invalid_citations=self.invalid,
+            usage=self.usage,
+            seconds=seconds,
+            verifier=verifier,
+            notes=(*notes, *self.notes),
+            trace=tuple(self.trace),
+        )
 
 
 class Agent:
