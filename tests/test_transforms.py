@@ -191,7 +191,8 @@ def test_listwise_reranking_follows_the_models_list(llm, llm_server) -> None:  #
     assert [h.score for h in out] == [4.0, 3.0, 2.0]
     assert result.usage.total_tokens == 110 and result.notes == ()
     prompt = llm_server.requests[-1].body["messages"][-1]["content"]
-    assert "[4] passage number 4" in prompt and prompt.rstrip().endswith("Query: which passage?")
+    assert "[4]\n<document>\npassage number 4\n</document>" in prompt  # fenced: documents are data
+    assert prompt.rstrip().endswith("Query: which passage?")
 
     llm_server.reply(OPENAI.ok("```json\n[2, 1]\n```"))  # a bare list, fenced: small models do that
     assert [h.chunk_id for h in reranker.rerank("q", _hits(3))] == ["d2::0", "d1::0", "d3::0"]
@@ -218,7 +219,9 @@ def test_pointwise_reranking_sorts_by_grade_then_first_stage_rank(llm, llm_serve
     out = list(result.hits)
     assert [h.chunk_id for h in out] == ["d2::0", "d4::0", "d1::0", "d3::0"]
     assert [h.score for h in out] == [3.0, 2.0, 1.0, 1.0] and result.usage.calls == 4
-    assert "Passage: passage number 4" in llm_server.requests[-1].body["messages"][-1]["content"]
+    assert (
+        "Passage:\n<document>\npassage number 4\n</document>" in llm_server.requests[-1].body["messages"][-1]["content"]
+    )
 
 
 @pytest.mark.parametrize("style", ["listwise", "pointwise"])

@@ -23,15 +23,19 @@ from pydantic import BaseModel, Field, model_validator
 from ..chunking.tokens import get_tokenizer
 from ..errors import ConfigError, ProviderError, check_choice
 from ..providers.llm.base import LLM, Message, complete_json
+from ..providers.llm.fence import UNTRUSTED_RULE, fence, fenced_sources
 from ..types import Hit, Usage
 from .base import Reranked, reordered
 
-__all__ = ["LLMReranker", "LISTWISE_PROMPT", "POINTWISE_PROMPT", "PROMPT_VERSION", "STYLES"]
+__all__ = ["LLMReranker", "RERANK_SYSTEM", "LISTWISE_PROMPT", "POINTWISE_PROMPT", "PROMPT_VERSION", "STYLES"]
 
-PROMPT_VERSION = "llm-rerank-v1"
+PROMPT_VERSION = "llm-rerank-v2"
 """Bumped whenever a prompt below changes, so measured results can name the prompt they were taken with."""
 
 STYLES = ("listwise", "pointwise")
+
+RERANK_SYSTEM = f"You judge how well passages answer a search query. {UNTRUSTED_RULE}"
+"""The system message of both styles: each passage is fenced (:mod:`kenning.providers.llm.fence`)."""
 
 LISTWISE_PROMPT = """\
 Below are {n} numbered passages and a search query. Rank the passages by how well they answer the query, most \
@@ -47,11 +51,13 @@ How well does the passage answer the search query?
 3 = it answers the query; 2 = it partly answers it; 1 = same topic but no answer; 0 = unrelated.
 Reply with only JSON: {{"relevance": 0, 1, 2 or 3}}
 
-Passage: {passage}
+Passage:
+{passage}
 
 Query: {query}"""
 
-PROMPT_OVERHEAD_TOKENS = 400  # the instructions, the query and the reply, reserved before passages share the rest
+PROMPT_OVERHEAD_TOKENS = 480  # the instructions, the query and the reply, reserved before passages share the rest
+PASSAGE_OVERHEAD_TOKENS = 12  # each passage's "[n]" line and fence tags
 
 
 class _Ranking(BaseModel):
@@ -130,8 +136,10 @@ class LLMReranker:
         self, query: str, hits: list[Hit], spent: list[Usage], notes: list[str]
     ) -> tuple[list[int], list[float]]:
         n = len(hits)
-        budget = self.passage_tokens or max(16, (self.context_tokens - PROMPT_OVERHEAD_TOKENS - 6 * n) // n)
-        passages = "\n\n".join(f"[{i}] {self._cut(h.text, budget)}" for i, h in enumerate(hits, start=1))
+        budget = self.passage_tokens or max(
+            16, (self.context_tokens - PROMPT_OVERHEAD_TOKENS - PASSAGE_OVERHEAD_TOKENS * n) // n
+        )
+        passages = fenced_sources(("", self._cut(h.text, budget)) for h in hits)
         prompt = LISTWISE_PROMPT.format(n=n, passages=passages, query=query)
         parsed = self._ask(prompt, _Ranking, spent, max_tokens=16 + 6 * n)
         order: list[int] = []
@@ -147,20 +155,24 @@ class LLMReranker:
         budget = self.passage_tokens or 400
         grades = []
         for h in hits:
-            prompt = POINTWISE_PROMPT.format(passage=self._cut(h.text, budget), query=query)
+            prompt = POINTWISE_PROMPT.format(passage=fence(self._cut(h.text, budget)), query=query)
             grades.append(float(self._ask(prompt, _Grade, spent, max_tokens=20).relevance))
         order = sorted(range(len(hits)), key=lambda i: (-grades[i], hits[i].rank))
         return order, grades
 
     def _ask(self, prompt: str, schema: type[Any], spent: list[Usage], *, max_tokens: int) -> Any:
         parsed, usage = complete_json(
-            self.llm, [Message("user", prompt)], schema, retries=self.retries, max_tokens=max_tokens
+            self.llm,
+            [Message("system", RERANK_SYSTEM), Message("user", prompt)],
+            schema,
+            retries=self.retries,
+            max_tokens=max_tokens,
         )
         spent.append(usage)
         return parsed
 
     def _cut(self, text: str, budget: int) -> str:
-        """``text`` cut to ``budget`` tokens, whitespace collapsed so a passage stays on its numbered line."""
+        """``text`` cut to ``budget`` tokens, whitespace collapsed (a passage is one paragraph in its fence)."""
         text = " ".join(text.split())
         ids = self._tok.encode(text)
         return text if len(ids) <= budget else self._tok.decode(ids[:budget]) + " …"
