@@ -13,7 +13,7 @@ from kenning import Engine
 from kenning.cli import app
 from kenning.config import ContextConfig, KenningConfig, build
 from kenning.errors import ConfigError, IndexError_
-from kenning.index.context import CHUNK_PROMPT, Situator, clean_reply
+from kenning.index.context import CHUNK_PROMPT, CONTEXT_SYSTEM, Situator, clean_reply
 from kenning.providers.llm.base import Message
 
 from .conftest import write_corpus
@@ -134,8 +134,9 @@ def test_llm_contexts_are_written_cached_priced_and_searchable(tmp_path, home, e
     assert (report.context.written, report.context.reused, report.context.usage.calls) == (4, 0, 4)
     assert report.context.usage.prompt_tokens == 360 and report.context.usage.cost_usd > 0
     sent = llm_server.requests[0].body["messages"]
-    assert sent[0]["content"].startswith("<document>\n# ") and "</document>" in sent[0]["content"]
-    assert sent[1]["content"].startswith(CHUNK_PROMPT.split("{", 1)[0])
+    assert sent[0] == {"role": "system", "content": CONTEXT_SYSTEM}  # documents are data: fenced, never obeyed
+    assert sent[1]["content"].startswith("<document>\n# ") and sent[1]["content"].endswith("</document>")
+    assert sent[2]["content"].startswith(CHUNK_PROMPT.split("{", 1)[0])
     # the "Context:" lead is dropped, the rest is searched with the chunk
     hits = engine.search("zebrafish2", k=1, mode="bm25")
     assert hits and "zebrafish2" not in hits[0].text
