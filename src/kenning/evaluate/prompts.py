@@ -2,7 +2,8 @@
 
 Query generation (``kenning eval synth --llm …``): one passage in, one search question out, as JSON matching
 :class:`GeneratedQuestion` (parsed with :func:`~kenning.providers.llm.base.complete_json`, which re-asks once or twice
-when the reply is not valid JSON).
+when the reply is not valid JSON). The passage is fenced as untrusted data (:mod:`kenning.providers.llm.fence`): an
+instruction inside it must not write the evaluation set.
 
 >>> msgs = query_messages("Statins and sepsis", "Statin use was associated with lower sepsis mortality.")
 >>> [m.role for m in msgs]
@@ -14,10 +15,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ..providers.llm.base import Message
+from ..providers.llm.fence import UNTRUSTED_RULE, fence, label
 
 __all__ = ["QUERY_SYSTEM", "GeneratedQuestion", "query_messages"]
 
-QUERY_SYSTEM = """You write questions for testing a search engine over a document collection.
+QUERY_SYSTEM = f"""You write questions for testing a search engine over a document collection.
 You are shown one passage. Write ONE question that a person who has not seen the passage might type, and that this
 passage answers.
 Rules:
@@ -25,8 +27,9 @@ Rules:
 - Use your own words: do not copy a phrase of more than three words from the passage.
 - Be specific enough that the question points at this passage, not at the topic in general.
 - At most 25 words. No "according to the passage" or "in this text".
+{UNTRUSTED_RULE}
 Reply with only a JSON object:
-{"question": "...", "answer": "a short answer taken from the passage", "evidence": "the passage sentence that answers"}"""
+{{"question": "...", "answer": "a short answer taken from the passage", "evidence": "the passage sentence that answers"}}"""
 
 
 class GeneratedQuestion(BaseModel):
@@ -39,8 +42,8 @@ class GeneratedQuestion(BaseModel):
 
 def query_messages(title: str, passage: str) -> list[Message]:
     """The chat messages asking for one question about ``passage`` (from a document titled ``title``)."""
-    head = f"Document title: {title.strip()}\n\n" if title.strip() else ""
+    head = f"Document title: {label(title)}\n\n" if title.strip() else ""
     return [
         Message("system", QUERY_SYSTEM),
-        Message("user", f"{head}Passage:\n{passage.strip()}\n\nJSON:"),
+        Message("user", f"{head}Passage:\n{fence(passage)}\n\nJSON:"),
     ]
