@@ -6,6 +6,13 @@ become exit codes: 1 for a kenning error, 2 for bad usage.
 
 Commands live by concept: ``collections.py`` (index, search, info…), ``answering.py`` (ask, verify, train),
 ``evaluation.py`` (eval …). Importing them registers them on ``app``.
+
+One door: commands reach kenning through :class:`~kenning.engine.Engine` and :mod:`kenning.door` (models by name,
+verifying a file, training the verifier), never a stage's internals (retrieve, index, verify, generate, rerank,
+providers …), so every setting means on the command line what it means to the HTTP server and MCP. The evaluation
+commands (``eval``, ``sweep``, ``synth``, ``tune``) also call the :mod:`kenning.evaluate` and :mod:`kenning.train`
+facades: they are harnesses over many Engines, and putting each behind Engine would be out of proportion.
+``tests/test_engine_door.py`` enforces this.
 """
 
 from __future__ import annotations

@@ -107,9 +107,9 @@ def llm_stage(llm: str | None, base_url: str | None = None) -> dict[str, Any]:
     """``[llm]`` settings from ``--llm PROVIDER:MODEL`` and ``--llm-base-url``."""
     if not llm and not base_url:
         return {}
-    from ..providers.llm import parse_llm_spec
+    from ..door import llm_settings
 
-    stage = dict(parse_llm_spec(llm)) if llm else {}
+    stage = llm_settings(llm) if llm else {}
     if base_url:
         stage["base_url"] = base_url
     elif llm:

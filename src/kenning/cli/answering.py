@@ -59,8 +59,8 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from a collection: cited sources and a verdict for every claim."""
+    from ..door import cross_encoder
     from ..engine import Engine
-    from ..rerank import CrossEncoderReranker
 
     h, cfg = home_and_config(home, llm, llm_base_url, collection=collection)
     engine = Engine(h, collection=collection, config=cfg)
@@ -78,7 +78,7 @@ def ask(
             k=k,
             parent=parent,
             filters=filter_,
-            reranker=CrossEncoderReranker(reranker) if reranker else None,
+            reranker=cross_encoder(reranker) if reranker else None,
             on_step=on_step,
         )
     engine.close()
@@ -106,8 +106,8 @@ def verify_cmd(
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
 ) -> None:
     """Verdicts for answers produced anywhere: one output line per input line."""
+    from ..door import verify_file
     from ..engine import Engine
-    from ..verify.batch import verify_jsonl
 
     h, cfg = home_and_config(home, llm)
     engine = Engine(h, config=cfg)
@@ -117,7 +117,7 @@ def verify_cmd(
     sink = open(out, "w", encoding="utf-8") if out else sys.stdout  # noqa: SIM115 - closed below
     try:
         with render.StepProgress(err, "verifying") as progress:
-            stats = verify_jsonl(file, check, sink, progress=progress.update)
+            stats = verify_file(file, check, sink, progress=progress.update)
     finally:
         if out:
             sink.close()
@@ -160,11 +160,10 @@ def train_verifier_cmd(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..train.verifier import recalibrate, train_verifier
-    from ..verify.offline import default_verifier_dir
+    from ..door import recalibrate_verifier, train_verifier, verifier_dir
 
     h = resolve_home(home)
-    folder = out or default_verifier_dir(h)
+    folder = out or verifier_dir(h)
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
         tasks: dict[str, object] = {}
@@ -175,7 +174,7 @@ def train_verifier_cmd(
             progress.update(tasks[stage], completed=done, total=total)
 
         if calibrate_only:
-            manifest = recalibrate(folder, train_pairs=train_pairs, progress=update)
+            manifest = recalibrate_verifier(folder, train_pairs=train_pairs, progress=update)
         else:
             if train_pairs is None:
                 raise typer.BadParameter("pass --train-pairs FILE (claims with their evidence, one JSON per line)")

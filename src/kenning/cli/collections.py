@@ -106,12 +106,12 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection and show ranked chunks with their sources."""
+    from ..door import cross_encoder
     from ..engine import Engine
-    from ..rerank import CrossEncoderReranker
 
     h, cfg = home_and_config(home, llm, collection=collection)
     engine = Engine(h, collection=collection, config=cfg)
-    rr = CrossEncoderReranker(reranker) if reranker else None
+    rr = cross_encoder(reranker) if reranker else None
     hits, usage, notes = engine.search_with_usage(
         query,
         mode=mode,
@@ -176,10 +176,10 @@ def delete(
 
     h = resolve_home(home)
     eng = Engine(h, collection=collection)
-    col = eng.collection()
+    eng.collection()  # raises CollectionNotFound with its hint before asking
     if not yes and not as_json and not typer.confirm(f"Delete collection {collection!r} in {h}?"):
         raise typer.Exit(1)
-    col.delete()
+    eng.delete_collection()
     if as_json:
         emit_json({"deleted": collection})
     else:

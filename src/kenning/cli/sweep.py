@@ -153,13 +153,11 @@ def eval_sweep(
     The LLM (for llm contexts, hyde/multi and llm-* rerankers) is --llm, else [llm] in kenning.toml, else the packaged
     local:qwen2.5-0.5b. Finished cells are reused when the sweep is run again with the same inputs and settings.
     """
+    from ..door import caching_embedder, closing, cross_encoder
+    from ..door import embedder as get_embedder
     from ..evaluate.chroma import is_chroma_folder, load_chroma, span_eval_set
     from ..evaluate.report import write_report
     from ..evaluate.sweep import SweepGrid, run_sweep
-    from ..providers.cache import CachingEmbedder
-    from ..providers.embedders import get_embedder
-    from ..providers.llm import closing
-    from ..rerank import CrossEncoderReranker
 
     if eval_set is not None:
         dataset = span_eval_set(data, eval_set)
@@ -190,8 +188,8 @@ def eval_sweep(
     inner = get_embedder(
         cfg.embedder.name, batch_size=cfg.embedder.batch_size, max_seq_length=cfg.embedder.max_seq_length
     )
-    shared = CachingEmbedder(inner, cache) if cache else None
-    rr = CrossEncoderReranker(reranker) if reranker else None
+    shared = caching_embedder(inner, cache) if cache else None
+    rr = cross_encoder(reranker) if reranker else None
     model = _sweep_llm(cfg.llm, explicit=llm is not None) if "llm" in grid.uses else None
     with _SweepProgress(err, enabled=True) as progress, closing(model):
         result = run_sweep(
@@ -242,13 +240,13 @@ def eval_sweep(
 
 def _sweep_llm(config: Any, *, explicit: bool) -> Any:
     """The LLM the grid asked for: --llm, else [llm], else the packaged small local generator."""
-    from ..providers.llm import get_llm, parse_llm_spec
+    from ..door import language_model, llm_settings
 
     if config.provider == "none":
         if explicit:
             raise ConfigError("--llm none: the grid's llm contexts, transforms or llm rerankers need a language model")
-        config = config.model_copy(update=parse_llm_spec(SWEEP_LOCAL_LLM))
-    return get_llm(config)
+        config = config.model_copy(update=llm_settings(SWEEP_LOCAL_LLM))
+    return language_model(config)
 
 
 @eval_app.command("report")

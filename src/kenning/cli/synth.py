@@ -32,27 +32,28 @@ def eval_synth(
     as_json: JsonOpt = False,
 ) -> None:
     """Sample chunks across documents, write a question each answers, filter bad ones, split train/test."""
-    from ..index import Collection
-    from ..providers.llm import get_llm
+    from ..door import language_model
+    from ..engine import Engine
 
     h, cfg = home_and_config(home, llm)
     if method == "auto":
         method = "llm" if cfg.llm.provider in ("openai", "anthropic") else "cloze"
     model = None
     if method == "llm":
-        model = get_llm(cfg.llm)
+        model = language_model(cfg.llm)
         if model is None:
             raise ConfigError("--method llm needs a language model: add --llm PROVIDER:MODEL (e.g. openai:gpt-4o-mini)")
     from ..evaluate.synth import synthesize
 
-    col = Collection.open(h, collection)
+    engine = Engine(h, collection=collection, config=cfg)
+    col = engine.collection()
     try:
         with render.StepProgress(err, "synth") as progress:
             result = synthesize(
                 col, n=n, seed=seed, test_fraction=test_fraction, method=method, llm=model, progress=progress.update
             )
     finally:
-        col.close()
+        engine.close()
     paths = result.write(out)
     m = result.manifest
     if m["shortfall"]:
