@@ -128,6 +128,7 @@ def test_upload_is_indexed_by_a_job_with_progress_and_can_be_deleted(served, tmp
         assert events[-1][1]["report"]["documents_added"] == 1
         hits = http.post("/api/collections/garden/search", json={"query": "tomato stakes"}).json()["hits"]
         assert hits and hits[0]["title"] == "Gardening"
+        assert hits[0]["source"] == "uploads/garden/tomato notes.md"  # not the server's path to it
         listed = http.get("/api/collections/garden/documents").json()
         assert listed["total"] == 1 and listed["documents"][0]["n_chunks"] >= 1
 

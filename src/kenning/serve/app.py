@@ -33,7 +33,7 @@ from .jobs import Job, Jobs, progress_key
 from .keys import ApiKey, KeyStore
 from .pool import Engines
 from .uploads import TooLarge, receive, safe_name, upload_folder
-from .views import answer_json, hit_json, usage_json
+from .views import answer_json, document_json, hit_json, usage_json
 
 __all__ = ["create_app", "ServerSettings"]
 
@@ -108,6 +108,8 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
     app.state.settings = settings
     app.state.engines = engines
     app.state.keys = KeyStore(data / "keys.json")
+    uploads = str(upload_folder(data, "x").parent.resolve())  # sources under it are shown as uploads/…
+    app.state.uploads = uploads
     app.state.jobs = Jobs(lambda name, folder, progress: engines.get(name).index([folder], progress=progress))
 
     @app.exception_handler(KenningError)
@@ -171,14 +173,14 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
         name: str, key: Caller, limit: Annotated[int, Query(gt=0, le=1000)] = 100, offset: int = 0
     ) -> dict[str, Any]:
         docs, total = engine_for(key, name).documents(limit=limit, offset=offset)
-        return {"total": total, "documents": [_plain(d) for d in docs]}
+        return {"total": total, "documents": [document_json(d, uploads) for d in docs]}
 
     @app.get("/api/collections/{name}/documents/{doc_id}", tags=["documents"])
     def document(name: str, doc_id: str, key: Caller) -> dict[str, Any]:
         doc = engine_for(key, name).document(doc_id)
         if doc is None:
             raise HTTPException(404, f"no document {doc_id!r} in {name!r}")
-        return _plain(doc)
+        return document_json(doc, uploads)
 
     @app.delete("/api/collections/{name}/documents/{doc_id}", tags=["documents"])
     def delete_document(name: str, doc_id: str, key: Caller) -> dict[str, Any]:
@@ -252,14 +254,14 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
         hits, usage, notes = engine_for(key, name).search_with_usage(
             body.query, mode=body.mode, k=body.k, filters=body.filters, rerank=body.rerank, transform=body.transform
         )
-        return {"hits": [hit_json(h) for h in hits], "usage": usage_json(usage), "notes": list(notes)}
+        return {"hits": [hit_json(h, uploads) for h in hits], "usage": usage_json(usage), "notes": list(notes)}
 
     @app.get("/api/collections/{name}/chunks/{chunk_id}", tags=["answers"])
     def chunk(name: str, chunk_id: str, key: Caller) -> dict[str, Any]:
         hit = engine_for(key, name).fetch_chunk(chunk_id)
         if hit is None:
             raise HTTPException(404, f"no chunk {chunk_id!r} in {name!r}")
-        return hit_json(hit)
+        return hit_json(hit, uploads)
 
     @app.post("/api/collections/{name}/ask", tags=["answers"], response_model=None)
     async def ask(name: str, body: AskRequest, key: Caller) -> dict[str, Any] | EventSourceResponse:
@@ -278,9 +280,9 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
         }
         if not body.stream:
             answer = await asyncio.to_thread(engine.ask, body.question, **options)
-            return answer_json(answer)
+            return answer_json(answer, uploads)
         return EventSourceResponse(
-            _answer_events(lambda on_token: engine.ask(body.question, on_token=on_token, **options))
+            _answer_events(lambda on_token: engine.ask(body.question, on_token=on_token, **options), uploads)
         )
 
     # -- reports and UI -------------------------------------------------------------------------------------------
@@ -320,7 +322,9 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
     return app
 
 
-async def _answer_events(run: Callable[[Callable[[str], None]], Answer]) -> AsyncIterator[dict[str, str]]:
+async def _answer_events(
+    run: Callable[[Callable[[str], None]], Answer], uploads: str | None = None
+) -> AsyncIterator[dict[str, str]]:
     """Run ``run(on_token)`` on a worker thread and relay its tokens, then its answer, as server-sent events."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -349,7 +353,7 @@ async def _answer_events(run: Callable[[Callable[[str], None]], Answer]) -> Asyn
         if kind == "answer":
             if not streamed.is_set():  # an extractive answer is not streamed: send its text as one token
                 yield {"event": "token", "data": json.dumps({"text": value.text})}
-            yield {"event": "answer", "data": json.dumps(answer_json(value))}
+            yield {"event": "answer", "data": json.dumps(answer_json(value, uploads))}
         else:
             yield {"event": "error", "data": json.dumps(value)}
         break

@@ -78,7 +78,7 @@ def add_openai_routes(app: FastAPI, engine_for: Callable[[ApiKey, str], Engine])
         made = int(time.time())
         ident = "chatcmpl-" + uuid.uuid4().hex[:24]
         if not body.stream:
-            answer = answer_json(await asyncio.to_thread(engine.ask, question))
+            answer = answer_json(await asyncio.to_thread(engine.ask, question), app.state.uploads)
             return {
                 "id": ident,
                 "object": "chat.completion",
@@ -94,7 +94,9 @@ def add_openai_routes(app: FastAPI, engine_for: Callable[[ApiKey, str], Engine])
                 "usage": _usage(answer["usage"]),
                 "kenning": answer,
             }
-        return StreamingResponse(_stream(engine, question, body.model, ident, made), media_type="text/event-stream")
+        return StreamingResponse(
+            _stream(engine, question, body.model, ident, made, app.state.uploads), media_type="text/event-stream"
+        )
 
 
 def _usage(usage: dict[str, Any]) -> dict[str, int]:
@@ -113,11 +115,13 @@ def _chunk(ident: str, made: int, model: str, delta: dict, finish: Literal["stop
     return f"data: {json.dumps(body)}\n\n"
 
 
-async def _stream(engine: Engine, question: str, model: str, ident: str, made: int) -> AsyncIterator[str]:
+async def _stream(
+    engine: Engine, question: str, model: str, ident: str, made: int, uploads: str | None
+) -> AsyncIterator[str]:
     from .app import _answer_events
 
     yield _chunk(ident, made, model, {"role": "assistant", "content": ""})
-    async for event in _answer_events(lambda on_token: engine.ask(question, on_token=on_token)):
+    async for event in _answer_events(lambda on_token: engine.ask(question, on_token=on_token), uploads):
         data = json.loads(event["data"])
         if event["event"] == "token":
             yield _chunk(ident, made, model, {"content": data["text"]})

@@ -12,22 +12,46 @@ from typing import Any
 
 from ..types import Answer, Citation, Hit, Usage, Verdict
 
-__all__ = ["hit_json", "answer_json", "usage_json", "citation_json", "verdict_json"]
+__all__ = ["hit_json", "answer_json", "usage_json", "citation_json", "verdict_json", "document_json", "shown_source"]
+
+
+def shown_source(source: str, uploads: str | None) -> str:
+    """A source as clients see it: an uploaded file by its name under ``uploads/``, not by the server's path to it.
+
+    >>> shown_source("/srv/home/server/uploads/pg/notes.md", "/srv/home/server/uploads")
+    'uploads/pg/notes.md'
+    >>> shown_source("/data/manual.tar.gz!/vacuum.html", "/srv/home/server/uploads")
+    '/data/manual.tar.gz!/vacuum.html'
+    """
+    if uploads and source.startswith(uploads.rstrip("/") + "/"):
+        return "uploads/" + source[len(uploads.rstrip("/")) + 1 :]
+    return source
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
     return {**dataclasses.asdict(usage), "total_tokens": usage.total_tokens}
 
 
-def hit_json(hit: Hit) -> dict[str, Any]:
+def hit_json(hit: Hit, uploads: str | None = None) -> dict[str, Any]:
     out = dataclasses.asdict(hit)
     out["heading_path"] = list(hit.heading_path)
+    out["source"] = shown_source(hit.source, uploads)
     return out
 
 
-def citation_json(c: Citation) -> dict[str, Any]:
+def citation_json(c: Citation, uploads: str | None = None) -> dict[str, Any]:
     out = dataclasses.asdict(c)
     out["heading_path"] = list(c.heading_path)
+    out["source"] = shown_source(c.source, uploads)
+    return out
+
+
+def document_json(doc: Any, uploads: str | None = None) -> dict[str, Any]:
+    """A :class:`~kenning.index.catalog.DocumentRow` (``text`` and ``chunks`` only when one was asked for)."""
+    out = dataclasses.asdict(doc)
+    out["sources"] = [shown_source(s, uploads) for s in doc.sources]
+    if doc.text is None:
+        del out["text"], out["chunks"]
     return out
 
 
@@ -44,7 +68,7 @@ def verdict_json(v: Verdict, by_chunk: dict[str, Citation]) -> dict[str, Any]:
     return out
 
 
-def answer_json(answer: Answer) -> dict[str, Any]:
+def answer_json(answer: Answer, uploads: str | None = None) -> dict[str, Any]:
     by_chunk = {c.chunk_id: c for c in answer.citations}
     return {
         "question": answer.question,
@@ -54,7 +78,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "model": answer.model,
         "verifier": answer.verifier,
         "confidence": answer.confidence,
-        "citations": [citation_json(c) for c in answer.citations],
+        "citations": [citation_json(c, uploads) for c in answer.citations],
         "verdicts": [verdict_json(v, by_chunk) for v in answer.verdicts],
         "invalid_citations": list(answer.invalid_citations),
         "usage": usage_json(answer.usage),
