@@ -163,3 +163,13 @@ def test_search_and_ask_follow_kenning_toml_and_flags_override_it(home: Path, sm
     assert all("dense" in h["ranks"] and "bm25" not in h["ranks"] for h in data["hits"])
     answer = run("ask", "What do tomatoes need?")
     assert answer["mode"] == "extractive" and len(answer["citations"]) <= 3
+
+
+def test_each_engine_verb_is_the_real_one_not_a_mixins_stub() -> None:
+    """Engine is put together from mixins (engine_documents, engine_context, engine_models) that declare what they
+    use from each other; a declaration must never shadow the method itself."""
+    import inspect
+
+    for name, member in inspect.getmembers(Engine, predicate=inspect.isfunction):
+        source = inspect.getsource(member).strip()
+        assert not source.endswith(": ..."), f"Engine.{name} resolves to a stub in {member.__qualname__}"
