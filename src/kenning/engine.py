@@ -537,6 +537,13 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
             "stale": col.is_stale(),
         }
 
+    def _forget_collection(self) -> None:
+        """Close the readers' collection (after the collection was deleted); the next read opens it afresh."""
+        with self._lock:
+            if self._collection is not None:
+                self._collection.close()
+                self._collection = None
+
     def close(self) -> None:
         """Release the collection and model clients; call it once no thread uses this Engine any more."""
         with self._lock:
