@@ -49,6 +49,12 @@ class IngestConfig(_Stage):
     max_archive_bytes: int = Field(2_000_000_000, gt=0, description="Refuse archives that unpack to more than this.")
     max_compression_ratio: float = Field(200.0, gt=1, description="A member that expands more than this is a bomb.")
     max_html_depth: int = Field(512, gt=0, description="HTML nested deeper than this is flattened, not recursed.")
+    max_seconds_per_file: float = Field(
+        60.0,
+        gt=0,
+        description="Reading and chunking one file (or record) taking longer than this skips it, by name, so a "
+        "pathological file cannot stall a run while it holds the write lock.",
+    )
     detect_encoding: bool = Field(
         False,
         description="Text that is not UTF-8 (nor UTF-16 with a BOM, nor HTML declaring its charset) is skipped; "

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..ingest.budget import paused_budget
 from .chunker import Span, common_prefix, recursive_chunks, titled_sections
 from .split import sentence_spans
 
@@ -158,7 +159,8 @@ def _embed(chunker: Chunker, texts: list[str]) -> np.ndarray:
     stats.sentences += len(texts)
     if missing:
         t0 = time.perf_counter()
-        vecs = np.asarray(chunker.embedder.embed(list(missing.values())), dtype=np.float32)  # type: ignore[union-attr]
+        with paused_budget():  # the model's time is not the file's: only reading and splitting count against it
+            vecs = np.asarray(chunker.embedder.embed(list(missing.values())), dtype=np.float32)  # type: ignore[union-attr]
         stats.seconds += time.perf_counter() - t0
         stats.embedded += len(missing)
         fresh = dict(zip(missing, vecs, strict=True))

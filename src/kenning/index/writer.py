@@ -22,6 +22,7 @@ from ..chunking import Chunker
 from ..config import ChunkingConfig, ContextConfig, IngestConfig
 from ..errors import ConfigError, IndexError_, InputError
 from ..ingest import SourceFile, discover, parse
+from ..ingest.budget import file_budget
 from ..providers.embedders import Embedder
 from ..types import Chunk, Document, IndexReport, Skipped
 from .catalog import Catalog, SourceState
@@ -147,20 +148,22 @@ def index_paths(
             counts.unchanged += 1
             continue
         try:
-            doc = parse(found, ingest)
+            with file_budget(found.source, ingest.max_seconds_per_file):
+                doc = parse(found, ingest)
+                chunks = None
+                if catalog.document_chunker(doc.doc_id) != fingerprint and not any(
+                    p.doc.doc_id == doc.doc_id and p.chunks is not None for p in pending
+                ):
+                    chunks = chunker.chunk(doc)
         except InputError as exc:
             skipped.append(Skipped(found.source, str(exc)))
             if state:
                 counts.unchanged += 1  # keep what was indexed from it before
             continue
         entry = _Pending(found, doc, known=state is not None)
-        if catalog.document_chunker(doc.doc_id) != fingerprint and not any(
-            p.doc.doc_id == doc.doc_id and p.chunks is not None for p in pending
-        ):
+        if chunks is not None:
             try:
-                entry.chunks = with_context(
-                    doc, chunker.chunk(doc), context, situator if context.llm else None, catalog
-                )
+                entry.chunks = with_context(doc, chunks, context, situator if context.llm else None, catalog)
             except ContextFailed as exc:
                 flush()  # what was read before the failure is committed and published; the rest waits for a rerun
                 collection.publish()
@@ -232,11 +235,14 @@ def changed_documents(
         if isinstance(found, Skipped) or _unchanged(known.get(found.source), found, fingerprint):
             continue
         try:
-            doc = parse(found, ingest)
+            with file_budget(found.source, ingest.max_seconds_per_file):
+                doc = parse(found, ingest)
+                if catalog is not None and catalog.document_chunker(doc.doc_id) == fingerprint:
+                    continue
+                chunks = chunker.chunk(doc)
         except InputError:
             continue
-        if catalog is None or catalog.document_chunker(doc.doc_id) != fingerprint:
-            yield doc, chunker.chunk(doc)
+        yield doc, chunks
 
 
 def _unchanged(state: SourceState | None, found: SourceFile, fingerprint: str) -> bool:

@@ -29,6 +29,7 @@ import re
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ..types import Section
+from .budget import check_budget
 from .html_guard import limit_depth
 
 __all__ = ["parse_html"]
@@ -230,7 +231,11 @@ def _walk(root: LexborNode, walker: _Walker) -> None:
     """Visit every node under ``root`` in document order with an explicit stack (no Python recursion)."""
     stack: list[tuple[LexborNode, str]] = []
     node: LexborNode | None = root
+    seen = 0
     while node is not None:
+        seen += 1
+        if not seen & 0xFFF:
+            check_budget()
         tag = node.tag or "-"
         child = node.child if walker.enter(node, tag) else None
         if child is not None:

@@ -18,12 +18,16 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ..types import Section
+from .budget import check_budget
 
 __all__ = ["parse_markdown", "split_front_matter"]
 
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n(.*?\n)?\1[ \t]*(?:\n|\Z)", re.DOTALL)
 _FM_TITLE = re.compile(r"""^title[ \t]*[:=][ \t]*(?P<q>["']?)(?P<title>.*?)(?P=q)[ \t]*$""", re.MULTILINE)
 _MAX_FRONT_MATTER = 64 * 1024
+# A heading's title is read from its first characters only: inline parsing of a 20 MB heading line (``# ![[![[…``)
+# costs seconds per megabyte, and no real title is this long.
+_MAX_HEADING_CHARS = 2000
 
 
 @lru_cache(maxsize=1)
@@ -52,7 +56,7 @@ def split_front_matter(text: str) -> tuple[str, str]:
 def _inline_text(token: Token) -> str:
     """The plain words of a heading's inline token: code spans and link text kept, markup and HTML dropped."""
     parts = []
-    inline = _parser().parseInline(token.content)
+    inline = _parser().parseInline(token.content[:_MAX_HEADING_CHARS])
     for child in inline[0].children or () if inline else ():
         if child.type in ("text", "code_inline"):
             parts.append(child.content)
@@ -95,6 +99,7 @@ def parse_markdown(text: str, stem: str) -> tuple[str, str, tuple[Section, ...]]
     """
     body, fm_title = split_front_matter(text)
     tokens = _block_parser().parse(body)
+    check_budget()
     lines = body.split("\n")
     comments = [(t.map[0], t.map[1]) for t in tokens if t.map is not None and _is_comment(t)]
     mapping: list[int | None] = _drop_lines(lines, comments) if comments else list(range(len(lines)))
@@ -106,6 +111,7 @@ def parse_markdown(text: str, stem: str) -> tuple[str, str, tuple[Section, ...]]
         if token.type != "heading_open" or token.map is None or i + 1 >= len(tokens):
             continue
         title = _inline_text(tokens[i + 1])
+        check_budget()
         line = mapping[token.map[0]] if token.map[0] < len(mapping) else None
         if title and line is not None:
             sections.append(Section(int(token.tag[1]), title, line_starts[line]))

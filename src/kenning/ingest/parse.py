@@ -19,6 +19,7 @@ from ..config import IngestConfig
 from ..errors import InputError
 from ..types import Document, Section
 from .beir import parse_record
+from .budget import check_budget
 from .html import parse_html
 from .kinds import stem
 from .markdown import parse_markdown
@@ -49,6 +50,7 @@ def parse(item: SourceFile, config: IngestConfig) -> Document:
         raw, encoding = decode(item.data, item.source, declared=declared, detect=config.detect_encoding)
         metadata["encoding"] = encoding
         text, title, sections = _extract(item.kind, raw, name, config)
+    check_budget()
     if not text.strip():
         what = {"html": "no text in the page", "pdf": "no extractable text (a scanned PDF?)"}.get(item.kind, "")
         raise InputError(f"{item.source}: empty ({what or 'only whitespace'})")

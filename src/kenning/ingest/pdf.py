@@ -12,6 +12,7 @@ import warnings
 
 from ..errors import InputError, MissingExtraError
 from ..types import Section
+from .budget import check_budget
 from .text import clean
 
 __all__ = ["parse_pdf"]
@@ -35,6 +36,7 @@ def parse_pdf(data: bytes, source: str, stem: str) -> tuple[str, str, tuple[Sect
                 raise InputError(f"{source}: encrypted PDF; decrypt it first (e.g. qpdf --decrypt)")
             for page in reader.pages:
                 pages.append(clean(page.extract_text() or "").strip())
+                check_budget()
             meta_title = ((reader.metadata or {}).get("/Title") or "") if reader.metadata is not None else ""
     except InputError:
         raise
