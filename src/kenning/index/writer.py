@@ -23,6 +23,7 @@ from ..config import ChunkingConfig, ContextConfig, IngestConfig
 from ..errors import ConfigError, IndexError_, InputError
 from ..ingest import SourceFile, discover, parse
 from ..ingest.budget import file_budget
+from ..ingest.source import readable
 from ..providers.embedders import Embedder
 from ..types import Chunk, Document, IndexReport, Skipped
 from .catalog import Catalog, SourceState
@@ -120,8 +121,8 @@ def index_paths(
     chunker = Chunker(chunking, embedder=embedder)
     fingerprint = fingerprint_for(chunking, context)
     model = collection.manifest["embedder"]["model"]
-    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]  # as discover() names them
-    known = catalog.sources_under(roots)
+    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    known = catalog.sources_under([readable(r) for r in roots])  # as discover() names them
     seen: set[str] = set()
     skipped: list[Skipped] = []
     counts = _Counts()
@@ -181,7 +182,8 @@ def index_paths(
     gone = [s for s in known if s not in seen]
     for root in roots:
         if not Path(root).exists():  # a missing input (unmounted disk, typo) never wipes what was indexed
-            gone = [s for s in gone if s != root and not s.startswith(root + "/") and not s.startswith(root + "!")]
+            name = readable(root)
+            gone = [s for s in gone if s != name and not s.startswith(name + "/") and not s.startswith(name + "!")]
     if gone or counts.added or counts.updated:
         with catalog.transaction():
             old_docs = {known[s].doc_id for s in gone}
@@ -229,7 +231,7 @@ def changed_documents(
     """
     chunker = Chunker(chunking, embedder=embedder)
     fingerprint = fingerprint_for(chunking, context)
-    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    roots = [readable(os.path.abspath(os.path.expanduser(os.fspath(p)))) for p in paths]
     known = catalog.sources_under(roots) if catalog is not None else {}
     for found in discover(paths, ingest):
         if isinstance(found, Skipped) or _unchanged(known.get(found.source), found, fingerprint):

@@ -38,21 +38,21 @@ __all__ = ["iter_archive", "member_problem"]
 _GZIP, _BZIP2, _XZ, _ZIP = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 
-def iter_archive(path: str, root: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
-    """Every indexable member of the archive at ``path`` (format sniffed from its first bytes, not its name)."""
+def iter_archive(path: str, root: str, config: IngestConfig, fh: BinaryIO) -> Iterator[SourceFile | Skipped]:
+    """Every indexable member of the archive ``fh`` found at ``path`` (format sniffed from its first bytes).
+
+    The caller opens (and checks) the file; it is read from the start and not closed here.
+    """
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except PermissionError:
-        yield Skipped(path, "permission denied")
-        return
+        head = fh.read(8)
+        fh.seek(0)
     except OSError as exc:
-        yield Skipped(path, f"cannot open: {exc.strerror or exc}")
+        yield Skipped(path, f"cannot read: {exc.strerror or exc}")
         return
     if head.startswith(_ZIP):
-        yield from _iter_zip(path, root, config)
+        yield from _iter_zip(path, fh, root, config)
     else:
-        yield from _iter_tar(path, root, head, config)
+        yield from _iter_tar(path, fh, root, head, config)
 
 
 def member_problem(name: str) -> str | None:
@@ -142,13 +142,10 @@ def _open_stream(raw: CountingReader, head: bytes, config: IngestConfig) -> Coun
     return CountingReader(inner, limit=config.max_archive_bytes, compressed=raw, max_ratio=config.max_compression_ratio)
 
 
-def _iter_tar(path: str, root: str, head: bytes, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
+def _iter_tar(path: str, raw: BinaryIO, root: str, head: bytes, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
     budget = _Budget(config)
     try:
-        with (
-            open(path, "rb") as raw,
-            tarfile.open(fileobj=_open_stream(CountingReader(raw), head, config), mode="r|") as tar,
-        ):
+        with tarfile.open(fileobj=_open_stream(CountingReader(raw), head, config), mode="r|") as tar:
             for info in tar:
                 budget.count()
                 yield from _tar_member(tar, info, path, root, config, budget)
@@ -228,23 +225,22 @@ def _zip_entry_count(fh: BinaryIO) -> int | None:
     return struct.unpack("<Q", record[32:40])[0]
 
 
-def _iter_zip(path: str, root: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
+def _iter_zip(path: str, fh: BinaryIO, root: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
     budget = _Budget(config)
     try:
-        with open(path, "rb") as fh:
-            count = _zip_entry_count(fh)
-            if count is not None and count > config.max_archive_members:
-                # Refused whole: loading a huge central directory would already cost the memory the limit guards.
-                yield Skipped(
-                    path,
-                    f"has {count:,} members, more than ingest.max_archive_members={config.max_archive_members:,}; "
-                    "not indexed",
-                )
-                return
-            with zipfile.ZipFile(fh) as zf:
-                for info in zf.infolist():
-                    budget.count()
-                    yield from _zip_member(zf, info, path, root, config, budget)
+        count = _zip_entry_count(fh)
+        if count is not None and count > config.max_archive_members:
+            # Refused whole: loading a huge central directory would already cost the memory the limit guards.
+            yield Skipped(
+                path,
+                f"has {count:,} members, more than ingest.max_archive_members={config.max_archive_members:,}; "
+                "not indexed",
+            )
+            return
+        with zipfile.ZipFile(fh) as zf:
+            for info in zf.infolist():
+                budget.count()
+                yield from _zip_member(zf, info, path, root, config, budget)
     except LimitExceeded as exc:
         yield Skipped(path, f"archive {exc}")
     except PermissionError:

@@ -15,7 +15,6 @@ and the rest of the file is still read.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -105,27 +104,26 @@ def _read_lines(fh: BinaryIO, limit: int) -> Iterator[bytes | object]:
             yield line
 
 
-def iter_jsonl_file(path: str, root: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
-    """Stream a JSONL file from disk, one record at a time."""
+def iter_jsonl_file(
+    path: str, root: str, config: IngestConfig, fh: BinaryIO, *, size: int
+) -> Iterator[SourceFile | Skipped]:
+    """Stream a JSONL file, opened (and checked) by the caller as ``fh`` of ``size`` bytes, one record at a time."""
+    if size == 0:
+        yield Skipped(path, "empty file")
+        return
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except PermissionError:
-        yield Skipped(path, "permission denied")
-        return
+        head = fh.read(8192)
+        fh.seek(0)
     except OSError as exc:
-        yield Skipped(path, f"cannot open: {exc.strerror or exc}")
+        yield Skipped(path, f"read failed: {exc.strerror or exc}")
         return
-    with os.fdopen(fd, "rb") as fh:
-        if os.fstat(fd).st_size == 0:
-            yield Skipped(path, "empty file")
-            return
-        if b"\x00" in fh.peek(8192)[:8192]:
-            yield Skipped(path, "binary file, not text")
-            return
-        try:
-            yield from records_from_lines(path, root, _read_lines(fh, config.max_file_bytes), config)
-        except OSError as exc:
-            yield Skipped(path, f"read failed part-way: {exc.strerror or exc}; earlier records were kept")
+    if b"\x00" in head:
+        yield Skipped(path, "binary file, not text")
+        return
+    try:
+        yield from records_from_lines(path, root, _read_lines(fh, config.max_file_bytes), config)
+    except OSError as exc:
+        yield Skipped(path, f"read failed part-way: {exc.strerror or exc}; earlier records were kept")
 
 
 def parse_record(item: SourceFile) -> Document:

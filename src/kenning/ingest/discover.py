@@ -13,9 +13,17 @@ Rules, in the order a user meets them:
 * A folder holding ``corpus.jsonl`` is a BEIR dataset: only ``corpus.jsonl`` is indexed there (not queries, qrels
   or anything below it).
 * Symlinked folders are never followed (no loops; their targets inside the input are walked anyway). A symlinked
-  file is read when its target lies inside the input folder, and skipped, by name, when it points outside.
-* A file larger than ``ingest.max_file_bytes`` is skipped from ``stat()``, before any byte is read; JSONL is
+  file is read when its target lies inside the input folder, and skipped, by name, when it points outside. A
+  symlink given as an input itself (``kenning index dir/*`` expanding to a link) is refused the same way: name its
+  target instead.
+* What is read is what was checked: every file and folder is opened without following a link in its last part
+  (``O_NOFOLLOW``, ``O_NONBLOCK`` so a fifo cannot block), and the *opened* file is checked with ``fstat`` (a regular
+  file, its size) and, where ``/proc/self/fd`` tells, for lying inside the input folder — so a file swapped for a
+  link to ``/etc/passwd`` between the listing and the read is skipped, never read.
+* A file larger than ``ingest.max_file_bytes`` is skipped from ``fstat()``, before any byte is read; JSONL is
   streamed instead and the limit applies to each record; archives are streamed and bounded by the archive limits.
+* A name that is not valid UTF-8 (bytes the OS hands over as surrogate escapes) is stored readably, each bad byte
+  written ``\\xff``; the file is read like any other.
 * Binary content (NUL bytes in the first 8 KB or a known binary signature) and empty files → Skipped.
 
 The same source reached twice (a path given twice, a file inside a folder also given) is yielded once.
@@ -29,17 +37,20 @@ Discovery is lazy: one file (or archive member) is in memory at a time.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ..config import IngestConfig
 from ..types import Skipped
 from .archives import iter_archive
 from .beir import iter_jsonl_file
 from .kinds import SUPPORTED, classify, suffix
-from .source import SourceFile, sources_from_bytes
+from .source import SourceFile, readable, sources_from_bytes
 
 __all__ = ["SourceFile", "discover"]
 
@@ -54,14 +65,26 @@ def discover(paths: Sequence[str | Path], config: IngestConfig) -> Iterator[Sour
     roots = list(dict.fromkeys(os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths))
     if not _nested(roots):
         for root in roots:
-            yield from _discover_root(root, config)
+            yield from map(_readable, _discover_root(root, config))
         return
     seen: set[str] = set()  # only when one input lies inside another: sources could repeat
     for root in roots:
-        for item in _discover_root(root, config):
+        for item in map(_readable, _discover_root(root, config)):
             if item.source not in seen:
                 seen.add(item.source)
                 yield item
+
+
+def _readable(item: SourceFile | Skipped) -> SourceFile | Skipped:
+    """The item with every name in it storable as UTF-8 (undecodable bytes of a file name written ``\\xff``)."""
+    if isinstance(item, Skipped):
+        source = readable(item.source)
+        return item if source is item.source else Skipped(source, readable(item.reason))
+    names = (item.source, item.root, *(v for v in item.metadata.values() if isinstance(v, str)))
+    if all(readable(name) is name for name in names):
+        return item
+    metadata = {k: readable(v) if isinstance(v, str) else v for k, v in item.metadata.items()}
+    return dataclasses.replace(item, source=readable(item.source), root=readable(item.root), metadata=metadata)
 
 
 def _nested(roots: list[str]) -> bool:
@@ -77,6 +100,13 @@ def _nested(roots: list[str]) -> bool:
 
 
 def _discover_root(root: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
+    if os.path.islink(root):
+        target = _realpath(root) or "?"
+        yield Skipped(
+            root,
+            f"is a symlink (-> {target}); a symlink given as an input is not followed: name its target if you mean it",
+        )
+        return
     try:
         st = os.stat(root)
     except FileNotFoundError:
@@ -92,7 +122,7 @@ def _discover_root(root: str, config: IngestConfig) -> Iterator[SourceFile | Ski
     if stat.S_ISDIR(st.st_mode):
         yield from _walk(root, config)
     elif stat.S_ISREG(st.st_mode):
-        yield from _file(root, root, os.path.basename(root), config, explicit=True)
+        yield from _file(root, root, os.path.basename(root), config, explicit=True, inside=_realpath(root) or root)
     else:
         yield Skipped(root, "not a regular file or folder")
 
@@ -103,58 +133,132 @@ def _inside(path: str, folder: str) -> bool:
 
 def _walk(root: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
     """Depth-first, sorted, with an explicit stack of directory listings (no recursion, no symlinked folders)."""
-    real_root = os.path.realpath(root)
-    stack: list[Iterator[os.DirEntry[str]]] = []
-    listing = _list_dir(root)
+    real_root = _realpath(root) or root
+    stack: list[Iterator[tuple[str, str]]] = []
+    listing = _list_dir(root, real_root)
     if isinstance(listing, Skipped):
         yield listing
         return
     stack.append(iter(listing))
     while stack:
-        entry = next(stack[-1], None)
-        if entry is None:
+        item = next(stack[-1], None)
+        if item is None:
             stack.pop()
             continue
-        if entry.name.startswith("."):
-            continue
-        rel = os.path.relpath(entry.path, root)
-        try:
-            is_link = entry.is_symlink()
-            is_dir = not is_link and entry.is_dir(follow_symlinks=False)
-        except OSError as exc:
-            yield Skipped(entry.path, f"cannot read: {exc.strerror or exc}")
-            continue
-        if is_dir:
-            listing = _list_dir(entry.path)
+        path, what = item
+        rel = os.path.relpath(path, root)
+        if what == "dir":
+            listing = _list_dir(path, real_root)
             if isinstance(listing, Skipped):
                 yield listing
             else:
                 stack.append(iter(listing))
-        elif is_link:
-            yield from _symlink(entry.path, real_root, root, rel, config)
-        elif entry.is_file(follow_symlinks=False):
-            yield from _file(entry.path, root, rel, config, explicit=False)
-        elif classify(entry.name) is not None:
-            yield Skipped(entry.path, "not a regular file (a fifo, socket or device)")
+        elif what == "link":
+            yield from _symlink(path, real_root, root, rel, config)
+        elif what == "file":
+            yield from _file(path, root, rel, config, explicit=False, inside=real_root)
+        elif what == "other":
+            if classify(os.path.basename(path)) is not None:
+                yield Skipped(path, "not a regular file (a fifo, socket or device)")
+        else:
+            yield Skipped(path, what)
 
 
-def _list_dir(path: str) -> list[os.DirEntry[str]] | Skipped:
-    """Sorted entries of a folder; a BEIR dataset folder lists only its ``corpus.jsonl``."""
+def _list_dir(path: str, real_root: str) -> list[tuple[str, str]] | Skipped:
+    """Sorted ``(path, what)`` of a folder's visible entries, ``what`` being dir, link, file, other or an error.
+
+    The folder is opened without following a link (it may have been swapped for one since its parent was listed)
+    and checked to lie inside the input; a BEIR dataset folder lists only its ``corpus.jsonl``.
+    """
+    opened = _open_checked(path, real_root, os.O_DIRECTORY)
+    if isinstance(opened, Skipped):
+        return opened
+    fd, _ = opened
+    entries: list[tuple[str, str]] = []
     try:
-        with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        with os.scandir(fd) as it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        what = "link"
+                    elif entry.is_dir(follow_symlinks=False):
+                        what = "dir"
+                    elif entry.is_file(follow_symlinks=False):
+                        what = "file"
+                    else:
+                        what = "other"
+                except OSError as exc:
+                    what = f"cannot read: {exc.strerror or exc}"
+                entries.append((os.path.join(path, entry.name), what))
     except PermissionError:
         return Skipped(path, "permission denied")
     except OSError as exc:
         return Skipped(path, f"cannot list folder: {exc.strerror or exc}")
-    corpus = [e for e in entries if e.name == _BEIR_CORPUS]
-    if corpus and corpus[0].is_file():
-        return corpus
-    return entries
+    finally:
+        os.close(fd)
+    entries.sort()
+    corpus = [e for e in entries if os.path.basename(e[0]) == _BEIR_CORPUS and e[1] in ("file", "link")]
+    return corpus or entries
+
+
+def _fd_path(fd: int) -> str | None:
+    """Where the open file ``fd`` really is, from ``/proc/self/fd`` (None where the OS does not say)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _open_checked(path: str, inside: str, extra: int = 0) -> tuple[int, os.stat_result] | Skipped:
+    """Open ``path`` without following a link in its last part, then check the opened file, not the name.
+
+    ``inside`` is where the opened file must really be (the input folder, or the file itself for a file argument):
+    a folder on the way swapped for a link after it was listed is caught here. ``extra`` adds open flags
+    (``O_DIRECTORY``). Returns the descriptor and its ``fstat``, or why not (the descriptor then closed).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | extra
+    try:
+        fd = os.open(path, flags)
+    except PermissionError:
+        return Skipped(path, "permission denied")
+    except FileNotFoundError:
+        return Skipped(path, "no such file or directory (removed while reading?)")
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):  # EMLINK: what FreeBSD says for O_NOFOLLOW on a link
+            return Skipped(path, "became a symlink while the input was read; not followed")
+        if exc.errno == errno.ENOTDIR and extra:
+            return Skipped(path, "changed from a folder to a file while the input was read; not read")
+        return Skipped(path, f"cannot open: {exc.strerror or exc}")
+    try:
+        st = os.fstat(fd)
+        real = _fd_path(fd)
+    except OSError as exc:
+        os.close(fd)
+        return Skipped(path, f"cannot read: {exc.strerror or exc}")
+    if real is not None and real.startswith("/") and not _inside(real, inside):
+        os.close(fd)
+        return Skipped(path, f"changed while the input was read: now leads outside it (-> {real}); not read")
+    if not extra and not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return Skipped(path, "not a regular file (a fifo, socket or device)")
+    return fd, st
+
+
+def _realpath(path: str) -> str | None:
+    """``os.path.realpath``, or None when the links on the way change under it (it then raises ``EINVAL``)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return None
 
 
 def _symlink(path: str, real_root: str, root: str, rel: str, config: IngestConfig) -> Iterator[SourceFile | Skipped]:
-    target = os.path.realpath(path)
+    target = _realpath(path)
+    if target is None:
+        yield Skipped(path, "changed while the input was read; not read")
+        return
     if not os.path.exists(target):
         if classify(os.path.basename(path)) is not None:
             yield Skipped(path, "broken symlink")
@@ -168,10 +272,20 @@ def _symlink(path: str, real_root: str, root: str, rel: str, config: IngestConfi
     if not _inside(target, real_root):
         yield Skipped(path, f"symlink points outside the input folder (-> {target}); not followed")
         return
-    yield from _file(path, root, rel, config, explicit=False)
+    # read the target the link was checked to resolve to (itself opened without following, and checked again)
+    yield from _file(path, root, rel, config, explicit=False, inside=real_root, open_path=target)
 
 
-def _file(path: str, root: str, rel: str, config: IngestConfig, *, explicit: bool) -> Iterator[SourceFile | Skipped]:
+def _file(
+    path: str,
+    root: str,
+    rel: str,
+    config: IngestConfig,
+    *,
+    explicit: bool,
+    inside: str,
+    open_path: str | None = None,
+) -> Iterator[SourceFile | Skipped]:
     kind = classify(os.path.basename(path))
     if kind is None:
         if explicit:
@@ -179,13 +293,19 @@ def _file(path: str, root: str, rel: str, config: IngestConfig, *, explicit: boo
             ext = suffix(name.removesuffix(".gz")) + (".gz" if name.endswith(".gz") else "")
             yield Skipped(path, f"unsupported file type {ext or name}; supported: {SUPPORTED}")
         return
-    if kind.what == "archive":
-        yield from iter_archive(path, root, config)
+    opened = _open_checked(open_path or path, inside)
+    if isinstance(opened, Skipped):
+        yield Skipped(path, opened.reason)
         return
-    if kind.what == "beir" and not kind.gzip:
-        yield from iter_jsonl_file(path, root, config)
-        return
-    data = _read(path, config.max_file_bytes)
+    fd, st = opened
+    with os.fdopen(fd, "rb") as fh:
+        if kind.what == "archive":
+            yield from iter_archive(path, root, config, fh)
+            return
+        if kind.what == "beir" and not kind.gzip:
+            yield from iter_jsonl_file(path, root, config, fh, size=st.st_size)
+            return
+        data = _read(path, fh, st.st_size, config.max_file_bytes)
     if isinstance(data, Skipped):
         yield data
         return
@@ -193,28 +313,16 @@ def _file(path: str, root: str, rel: str, config: IngestConfig, *, explicit: boo
     yield from sources_from_bytes(path, root, kind, data, metadata, config)
 
 
-def _read(path: str, limit: int) -> bytes | Skipped:
-    """The whole file, or why not: checked with ``fstat`` before reading, and never more than ``limit + 1`` bytes."""
+def _read(path: str, fh: BinaryIO, size: int, limit: int) -> bytes | Skipped:
+    """The whole opened file, or why not: its ``fstat`` size checked first, never more than ``limit + 1`` bytes."""
+    if size > limit:
+        return Skipped(path, f"file is {size:,} bytes, larger than ingest.max_file_bytes={limit:,}")
+    if size == 0:
+        return Skipped(path, "empty file")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except PermissionError:
-        return Skipped(path, "permission denied")
-    except FileNotFoundError:
-        return Skipped(path, "no such file or directory (removed while reading?)")
+        data = fh.read(limit + 1)
     except OSError as exc:
-        return Skipped(path, f"cannot open: {exc.strerror or exc}")
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return Skipped(path, "not a regular file (a fifo, socket or device)")
-        if st.st_size > limit:
-            return Skipped(path, f"file is {st.st_size:,} bytes, larger than ingest.max_file_bytes={limit:,}")
-        if st.st_size == 0:
-            return Skipped(path, "empty file")
-        try:
-            data = fh.read(limit + 1)
-        except OSError as exc:
-            return Skipped(path, f"read failed: {exc.strerror or exc}")
+        return Skipped(path, f"read failed: {exc.strerror or exc}")
     if len(data) > limit:
         return Skipped(path, f"file grew past ingest.max_file_bytes={limit:,} while being read")
     return data

@@ -18,7 +18,27 @@ from .compressed import LimitExceeded, gunzip
 from .kinds import Kind
 from .text import looks_binary, raw_hash
 
-__all__ = ["SourceFile", "make_source", "sources_from_bytes"]
+__all__ = ["SourceFile", "make_source", "readable", "sources_from_bytes"]
+
+
+def readable(name: str) -> str:
+    """``name`` itself when it can be stored as UTF-8, else with each undecodable byte written ``\\xff``.
+
+    The OS hands a file name that is not valid UTF-8 over with surrogate escapes, which no UTF-8 store accepts.
+
+    >>> readable("caf\udce9.md")
+    'caf\\xe9.md'
+    >>> n = "ok.md"; readable(n) is n
+    True
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate that was not an escaped byte
+            return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
