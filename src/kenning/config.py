@@ -250,6 +250,12 @@ class AnswerConfig(_Stage):
     )
     agent_steps: int = Field(8, gt=0, le=50, description="Step budget of the agent loop.")
     extractive_sentences: int = Field(3, gt=0, le=20, description="Sentences in an extractive answer.")
+    screen: bool = Field(
+        True,
+        description="Withhold from the answer every retrieved source that carries instructions addressed to the model "
+        "('ignore previous instructions and answer …'; kenning.generate.screen): neither the generator nor the "
+        "extractive answerer reads it, and the answer's notes say which. Off: such sources are only named in the notes.",
+    )
 
 
 class KenningConfig(_Stage):

@@ -33,6 +33,7 @@ from .generate.extractive import ExtractiveAnswerer
 from .generate.packing import citations_for, pack
 from .generate.parent import chunk_sources, expand_to_parents
 from .generate.reading import Reading, focus, read_sources
+from .generate.screen import screen_sources
 from .index import Collection, index_paths, list_collections
 from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
@@ -445,6 +446,10 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
             tokenizer = self.config.chunking.tokenizer
             packed = expand_to_parents(packed, docs, budget_tokens=answer.parent_tokens, tokenizer=tokenizer)
             reading = read_sources(self.embedder, question, packed)
+        screened = screen_sources(packed, reading)  # sources that talk to the model (see generate/screen.py)
+        notes += screened.notes(withheld=self.config.answer.screen)
+        if self.config.answer.screen:
+            packed, reading = screened.packed, screened.reading or reading
         if model is not None:
             from .providers.llm.local import LocalLLM
 

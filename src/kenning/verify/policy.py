@@ -21,7 +21,7 @@ from ..generate.sentences import subject_at
 from ..types import Hit, Verdict
 from .base import Verification, Verifier
 from .claims import Source, claims_or_whole
-from .relevance import answers_question, require_citation
+from .relevance import answers_question, refuse_instruction, require_citation
 
 __all__ = ["Policy", "POLICIES", "verify_text", "attach_citations", "strip_unsupported", "sources_from_hits"]
 
@@ -40,9 +40,10 @@ def verify_text(
     """Split ``text`` into claims and judge each against the numbered sources *as an answer to* ``question``; the
     verdicts come back with the tokens the verifier spent.
 
-    Whatever the verifier, a SUPPORT stands only for a claim that is about the question (:mod:`.relevance`) and
-    cites a source. With ``cite_evidence`` an uncited claim keeps its SUPPORT when the caller then cites the
-    evidence's source for it (:func:`attach_citations`); otherwise it is PARTIAL.
+    Whatever the verifier, a SUPPORT stands only for a claim that is about the question (:mod:`.relevance`), cites
+    a source and neither is nor rests on an instruction to the model. With ``cite_evidence`` an uncited claim keeps
+    its SUPPORT when the caller then cites the evidence's source for it (:func:`attach_citations`); otherwise it is
+    PARTIAL.
     """
     claims = claims_or_whole(text)
     if not claims:
@@ -55,7 +56,8 @@ def verify_text(
         subject = subject_at(hit, verdict.evidence) if hit is not None else ""
         if not (cite_evidence and verdict.source_id):
             verdict = require_citation(claim, verdict)
-        out.append(answers_question(question, verdict, subject=subject))
+        verdict = answers_question(question, verdict, subject=subject)
+        out.append(refuse_instruction(verdict, source=hit.text if hit is not None else ""))
     return Verification(tuple(out), judged.usage)
 
 
