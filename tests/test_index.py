@@ -175,21 +175,29 @@ def test_collections_are_separate_and_embedder_is_fixed(home: Path, small_corpus
     b.close()
 
 
-def test_reader_repairs_a_snapshot_left_stale_by_a_killed_writer(home: Path, small_corpus: Path, embedder) -> None:
+def test_a_reader_serves_the_last_snapshot_and_the_next_writer_publishes_a_killed_writers_work(
+    home: Path, small_corpus: Path, embedder
+) -> None:
     eng = _engine(home, embedder)
     eng.index([small_corpus / "postgres"])
     col: Collection = eng.collection()
     # simulate a writer killed after committing to the catalog but before publishing
     from kenning.index.writer import index_paths
 
-    with col.locked():
-        orig = col.publish
-        col.publish = lambda **kw: None  # type: ignore[method-assign]
-        index_paths(col, [small_corpus / "notes"], ingest=eng.config.ingest, chunking=col.chunking, embedder=embedder)
-        col.publish = orig  # type: ignore[method-assign]
+    writer = Collection.open(home, "default", write=True)
+    with writer.locked():
+        writer.publish = lambda **kw: None  # type: ignore[method-assign]
+        index_paths(
+            writer, [small_corpus / "notes"], ingest=eng.config.ingest, chunking=col.chunking, embedder=embedder
+        )
+    writer.close()
     eng.close()
+    manifest = (home / "collections" / "default" / "manifest.json").read_bytes()
     fresh = _engine(home, embedder)
-    assert fresh.collection().is_stale()
+    assert fresh.collection().is_stale() and fresh.info()["stale"]
+    assert not any(h.source.endswith("cooking.txt") for h in fresh.search("risotto", mode="bm25", k=3))  # a read...
+    assert (home / "collections" / "default" / "manifest.json").read_bytes() == manifest  # ...never writes
+    fresh.index([small_corpus / "postgres"])  # a writer publishes what the killed one committed first
     assert fresh.search("risotto", mode="bm25", k=1)[0].source.endswith("cooking.txt")
     assert not fresh.collection().is_stale()
     fresh.close()

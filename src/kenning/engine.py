@@ -92,6 +92,7 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         self.collection_name = collection
         self.config = (config or KenningConfig.load(self.home)).for_collection(collection)
         self._embedder = embedder
+        self._embedder_entry: dict | None = None  # the manifest's embedder entry _embedder was built from
         self._collection: Collection | None = None
         self._llm: LLM | None | bool = False  # False: not built yet
         self._local: LLM | None = None  # the packaged local generator, when answers use it
@@ -105,20 +106,23 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is not None:
+        """The embedder given or named in the settings; else the one the collection's published snapshot was built
+        (or tuned) with, followed when another process publishes a switch. Reading it never writes: a switch killed
+        halfway is finished by the next writer (:meth:`index`, :meth:`repair`)."""
+        col = None if self._embedder_entry is None and self._embedder is not None else self._open_existing()
+        entry = col.refresh()["embedder"] if col is not None else None
+        if self._embedder is not None and (col is None or entry == self._embedder_entry):
             return self._embedder
         with self._lock:
-            if self._embedder is not None:
-                return self._embedder
             options = {
                 "batch_size": self.config.embedder.batch_size,
                 "max_seq_length": self.config.embedder.max_seq_length,
             }
-            col = self._open_existing()
-            if col is not None and "name" not in self.config.embedder.model_fields_set:
-                col.snapshot()  # repairs a switch of embedder that was killed halfway, before it is read
-                self._embedder = embedder_for(col, **options)  # the one it was built (or tuned) with
-            else:
+            if self._embedder is not None and entry == self._embedder_entry:
+                pass
+            elif col is not None and "name" not in self.config.embedder.model_fields_set:
+                self._embedder, self._embedder_entry = embedder_for(col, entry, **options), entry
+            elif self._embedder is None:
                 self._embedder = get_embedder(self.config.embedder.name, **options)
             return self._embedder
 
@@ -172,7 +176,7 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
             if config is not None:
                 col = Collection.create_or_open(self.home, self.collection_name, config, model=model, dim=dim)
             else:
-                col = Collection.open(self.home, self.collection_name)
+                col = Collection.open(self.home, self.collection_name, write=True)
             try:
                 if lock_file:
                     with col.locked():
@@ -211,7 +215,14 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
     # -- verbs --------------------------------------------------------------------------------------------------
 
     def index(self, paths: Sequence[str | Path], *, progress: ProgressFn | None = None) -> IndexReport:
-        """Add, update and remove documents so the collection matches ``paths``."""
+        """Add, update and remove documents so the collection matches ``paths``.
+
+        First finishes what an interrupted writer left (:meth:`Collection.recover`): its committed work is
+        published, a damaged snapshot rebuilt, a half-done switch of embedder completed.
+        """
+        if self.collection_name in list_collections(self.home):
+            with self._writing() as col:
+                col.recover()
         existing = self._open_existing()
         settings = self._effective(existing)
         cfg = self.config.model_copy(update=settings)
@@ -403,7 +414,8 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
 
     def _check_not_empty(self) -> None:
         col = self.collection()
-        if col.catalog.counts()[1] == 0:
+        snap = col.snapshot()
+        if snap is None or snap.n_chunks == 0:
             raise IndexError_(
                 f"collection {col.name!r} is empty; index documents first: kenning index PATH --collection {col.name}"
             )
@@ -524,11 +536,22 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
     def collections(self) -> list[str]:
         return list_collections(self.home)
 
+    def repair(self) -> list[str]:
+        """Rebuild what can be rebuilt of a damaged collection (see :mod:`kenning.index.repair`); returns what was
+        done, one line each."""
+        from .index.repair import repair_collection
+
+        with self._writer:
+            done = repair_collection(self.home, self.collection_name, self.config)
+        self._forget_collection()
+        return done
+
     def info(self) -> dict[str, Any]:
         """The collection's size and settings, as of its latest published snapshot."""
         col = self.collection()
-        col.snapshot()  # reads the manifest again if a writer has published since
+        col.snapshot()  # reads the manifest again if a writer has published since; raises if the snapshot is damaged
         docs, chunks = col.catalog.counts()
+        stale = col.is_stale()
         return {
             "collection": col.name,
             "folder": str(col.folder),
@@ -539,7 +562,8 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
             "context": col.manifest.get("context"),
             "snapshot": col.manifest.get("snapshot"),
             "reranker": col.manifest.get("reranker"),
-            "stale": col.is_stale(),
+            "stale": stale,
+            **({"note": _STALE} if stale else {}),
         }
 
     def _forget_collection(self) -> None:
@@ -559,3 +583,9 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
                 self._llm.close()
                 self._llm = False
                 self._llm_reranker = None
+
+
+_STALE = (
+    "the catalog holds changes the published snapshot does not (a writer is at work, or was interrupted); searches "
+    "answer from the snapshot until the next kenning index, or kenning index --repair, publishes them"
+)

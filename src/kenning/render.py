@@ -149,6 +149,9 @@ def collections(console: Console, home: Path, rows: list[dict]) -> None:
     for col in ("collection", "documents", "chunks", "embedder", "chunking"):
         table.add_column(col)
     for r in rows:
+        if "damaged" in r:
+            table.add_row(r["collection"], "[red]damaged[/]", "", "", escape(r["damaged"]))
+            continue
         ch = r["chunking"]
         table.add_row(
             r["collection"],

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from .. import render
-from ..errors import ConfigError
+from ..errors import ConfigError, KenningError
 from ._shared import (
     CollectionOpt,
     HomeOpt,
@@ -29,7 +29,9 @@ from ._shared import (
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files, folders, archives or BEIR dataset folders.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files, folders, archives or BEIR dataset folders.")
+    ] = None,
     home: HomeOpt = None,
     collection: CollectionOpt = "default",
     chunker: Annotated[str | None, typer.Option(help="fixed, recursive, structure or semantic.")] = None,
@@ -50,12 +52,27 @@ def index(
     estimate: Annotated[
         bool, typer.Option("--estimate", help="Only print what the llm contexts would cost, then stop.")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Repair a damaged collection instead: rebuild its snapshot (and a damaged manifest) from the catalog, "
+            "set a damaged catalog or lock aside.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped."""
     from ..engine import Engine
 
     h = resolve_home(home)
+    if repair or not paths:
+        if not repair:
+            raise typer.BadParameter("give the files or folders to index (or --repair)", param_hint="PATHS")
+        if paths:
+            raise typer.BadParameter("--repair takes no paths: it rebuilds from the catalog", param_hint="PATHS")
+        _repair(h, collection, embedder, as_json)
+        return
     cfg = load_config(
         h,
         collection,
@@ -139,10 +156,14 @@ def collections(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     h = resolve_home(home)
     names = Engine(h).collections()
     rows = []
-    for name in names:
+    for name in names:  # one damaged collection is listed as such and never hides the others
         eng = Engine(h, collection=name)
-        rows.append(eng.info())
-        eng.close()
+        try:
+            rows.append(eng.info())
+        except KenningError as exc:
+            rows.append({"collection": name, "damaged": str(exc)})
+        finally:
+            eng.close()
     if as_json:
         emit_json(rows)
     else:
@@ -184,6 +205,18 @@ def delete(
         emit_json({"deleted": collection})
     else:
         err.print(f"deleted collection {collection!r}")
+
+
+def _repair(home: Path, collection: str, embedder: str | None, as_json: bool) -> None:
+    from ..engine import Engine
+
+    cfg = load_config(home, collection, embedder={"name": embedder})
+    done = Engine(home, collection=collection, config=cfg).repair()
+    if as_json:
+        emit_json({"collection": collection, "repaired": done})
+        return
+    for line in done or [f"collection {collection!r} needed no repair"]:
+        err.print(line, highlight=False, soft_wrap=True)
 
 
 _CONTEXT_WORDS = {"headers": "headers", "late": "late_chunking", "llm": "llm"}

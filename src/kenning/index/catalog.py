@@ -78,7 +78,15 @@ class Catalog:
     """
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        """Open (a writer: create and migrate) the catalog at ``path``.
+
+        ``readonly``: a reader's connection, which never writes: it neither creates a missing file nor migrates, and
+        a missing, empty or foreign file is an :class:`IndexError_` naming it instead of an empty collection.
+        """
         self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            self._check_file()
         try:
             if readonly:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
@@ -91,10 +99,20 @@ class Catalog:
             self.conn.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 self._migrate()
+            elif self.schema_version == 0 or self.get_state("data_version") is None:
+                raise sqlite3.DatabaseError("it has no kenning tables")
         except sqlite3.DatabaseError as exc:
             raise IndexError_(
                 f"{self.path}: cannot open the catalog ({exc}); the file is damaged or not kenning's"
             ) from None
+
+    def _check_file(self) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            raise IndexError_(f"{self.path} is missing: the collection's documents are gone") from None
+        if size == 0:
+            raise IndexError_(f"{self.path} is empty: the collection's documents are gone")
 
     def close(self) -> None:
         self.conn.close()
@@ -127,6 +145,30 @@ class Catalog:
 
     def data_version(self) -> int:
         return int(self.conn.execute("SELECT value FROM state WHERE key = 'data_version'").fetchone()[0])
+
+    def catalog_id(self) -> str | None:
+        """A random id drawn when the catalog was created: a snapshot built from another catalog (one that was lost
+        and started again) is never mistaken for this one's, whatever their ``data_version``."""
+        return self.get_state("catalog_id")
+
+    def quick_check(self) -> str:
+        """SQLite's ``quick_check``: ``"ok"`` or the first problem it found."""
+        return str(self.conn.execute("PRAGMA quick_check(1)").fetchone()[0])
+
+    def filter_rows(self, doc_ids: Sequence[str]) -> tuple[list[tuple], list[tuple]]:
+        """What filters look at for these documents: ``(doc_id, kind, metadata)`` rows and ``(source, doc_id,
+        metadata)`` rows of their sources (a snapshot keeps them, so it filters its own chunks)."""
+        docs: list[tuple] = []
+        sources: list[tuple] = []
+        unique = list(dict.fromkeys(doc_ids))
+        for i in range(0, len(unique), 900):
+            part = unique[i : i + 900]
+            marks = ",".join("?" * len(part))
+            docs += self.conn.execute(f"SELECT doc_id, kind, metadata FROM documents WHERE doc_id IN ({marks})", part)
+            sources += self.conn.execute(
+                f"SELECT source, doc_id, metadata FROM sources WHERE doc_id IN ({marks})", part
+            ).fetchall()
+        return docs, sources
 
     def counts(self) -> tuple[int, int]:
         docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]

@@ -9,8 +9,13 @@ Layout of ``<home>/collections/<name>/``::
                          hnsw.bin)
 
 Only one process writes at a time; any number read, and each notices a newly published snapshot on its next search.
-A reader that finds the catalog ahead of the published snapshot
-(a writer was killed before publishing) rebuilds the snapshot itself when no writer holds the lock.
+
+A read never writes: a reader opens the catalog read-only and answers from the last published snapshot, even when
+the catalog is ahead of it (a writer is at work, or was killed before publishing; ``info`` says ``stale``). Writers
+repair: ``kenning index`` first publishes what a killed writer committed and rebuilds a damaged snapshot
+(:meth:`Collection.recover`), and ``kenning index --repair`` (:mod:`kenning.index.repair`) also rebuilds a damaged
+manifest and sets a damaged catalog aside. Damaged files are errors that name the file and the way out, never an
+empty collection.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig
 from ..errors import CollectionNotFound, ConfigError, IndexError_, IndexLockedError
 from .catalog import Catalog
 from .migrations import MIGRATIONS
 from .snapshot import Snapshot, build_snapshot
 
-__all__ = ["Collection", "list_collections", "FORMAT_VERSION"]
+__all__ = ["Collection", "list_collections", "FORMAT_VERSION", "read_manifest", "repair_hint"]
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -43,10 +50,19 @@ def _collections_dir(home: Path) -> Path:
 
 
 def list_collections(home: Path) -> list[str]:
+    """Every collection folder in ``home``: with a manifest, or with a catalog whose manifest was lost."""
     root = _collections_dir(home)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if _NAME.match(p.name) and ((p / "manifest.json").is_file() or (p / "catalog.sqlite").is_file())
+    )
+
+
+def repair_hint(name: str) -> str:
+    return f"kenning index --repair --collection {name}"
 
 
 def check_name(name: str) -> str:
@@ -60,14 +76,17 @@ def check_name(name: str) -> str:
 class Collection:
     """One collection's files. Use :meth:`open` to read and :meth:`create_or_open` to write."""
 
-    def __init__(self, folder: Path, manifest: dict, catalog: Catalog) -> None:
+    def __init__(self, folder: Path, manifest: dict, catalog: Catalog, *, stamp: tuple[int, int] | None = None) -> None:
         self.folder = folder
         self.manifest = manifest
         self.catalog = catalog
         self._snapshot: Snapshot | None = None
-        self._stamp: tuple[int, int] | None = None  # the manifest file's (inode, mtime) when _snapshot was loaded
+        # the manifest file's (inode, mtime), taken before self.manifest was read from it
+        self._stamp = stamp if stamp is not None else _stamp(folder / "manifest.json")
+        self._catalog_stamp = _stamp(catalog.path)
         self._reload = threading.Lock()
         self._lock_fd: int | None = None
+        self.writable = not catalog.readonly
 
     @property
     def name(self) -> str:
@@ -76,19 +95,27 @@ class Collection:
     # -- opening ------------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, home: Path, name: str) -> Collection:
+    def open(cls, home: Path, name: str, *, write: bool = False) -> Collection:
+        """Open a collection: to read (the default: nothing on disk is changed), or ``write`` (the catalog is created
+        when missing and migrated; the caller takes the lock before changing anything)."""
         folder = _collections_dir(home) / check_name(name)
         path = folder / "manifest.json"
         if not path.is_file():
+            if (folder / "catalog.sqlite").is_file():
+                raise IndexError_(f"{path} is missing; rebuild it from the catalog: {repair_hint(name)}")
             known = list_collections(home)
             hint = f" Known collections: {', '.join(known)}." if known else ""
             raise CollectionNotFound(
                 f"no collection {name!r} in {home}.{hint} Create it with: kenning index PATH --collection {name}"
             )
-        manifest = _read_manifest(path)
-        if manifest.get("format") != FORMAT_VERSION:
-            raise IndexError_(f"{path}: index format {manifest.get('format')!r} is not {FORMAT_VERSION}; re-index")
-        return cls(folder, manifest, Catalog(folder / "catalog.sqlite"))
+        stamp = _stamp(path)  # before reading: a manifest replaced meanwhile is read again on the next search
+        manifest = read_manifest(path)
+        catalog_path = folder / "catalog.sqlite"
+        try:
+            catalog = Catalog(catalog_path, readonly=not write)
+        except IndexError_ as exc:
+            raise IndexError_(f"{exc}. {_catalog_way_out(name, catalog_path)}") from None
+        return cls(folder, manifest, catalog, stamp=stamp)
 
     @classmethod
     def create_or_open(cls, home: Path, name: str, config: KenningConfig, *, model: str, dim: int) -> Collection:
@@ -99,7 +126,7 @@ class Collection:
         """
         folder = _collections_dir(home) / check_name(name)
         if (folder / "manifest.json").is_file():
-            col = cls.open(home, name)
+            col = cls.open(home, name, write=True)
             emb = col.manifest["embedder"]
             if emb["model"] != model or emb["dim"] != dim:
                 raise ConfigError(
@@ -111,6 +138,10 @@ class Collection:
             col.manifest["lexical"] = config.lexical.model_dump()
             col.manifest["dense"] = config.dense.model_dump()
             return col
+        if (folder / "catalog.sqlite").is_file() and (folder / "catalog.sqlite").stat().st_size:
+            raise IndexError_(
+                f"{folder / 'manifest.json'} is missing; rebuild it from the catalog: {repair_hint(name)}"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {
             "format": FORMAT_VERSION,
@@ -156,7 +187,14 @@ class Collection:
         """Take the write lock (a kernel lock: a killed writer releases it)."""
         if self._lock_fd is not None:
             return
-        fd = os.open(self.folder / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.folder / "write.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexError_(
+                f"{path}: cannot take the write lock ({exc.strerror}); if it is not a file, {repair_hint(self.name)} "
+                "replaces it"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -187,9 +225,20 @@ class Collection:
     # -- snapshots ----------------------------------------------------------------------------------------------
 
     def is_stale(self) -> bool:
+        """The catalog holds changes the published snapshot does not (a writer is at work or was killed)."""
         snap = self.manifest.get("snapshot")
-        published = snap["data_version"] if snap else -1
-        return self.catalog.data_version() != published
+        if not snap:
+            return True
+        mine = self.catalog.catalog_id()
+        if mine is not None and snap.get("catalog", mine) != mine:
+            return True
+        return self.catalog.data_version() != snap["data_version"]
+
+    def from_other_catalog(self) -> bool:
+        """The published snapshot was built from a catalog that has since been lost and started again."""
+        snap = self.manifest.get("snapshot")
+        mine = self.catalog.catalog_id()
+        return bool(snap) and mine is not None and snap.get("catalog", mine) != mine
 
     def publish(self, *, force: bool = False) -> int | None:
         """Rebuild and publish the search structures if the catalog changed (caller holds the lock)."""
@@ -216,51 +265,96 @@ class Collection:
         self._snapshot = None
         return version
 
-    def snapshot(self) -> Snapshot | None:
-        """The published snapshot, repaired first if a killed writer left the catalog ahead of it.
+    def recover(self) -> list[str]:
+        """What a writer does first (caller holds the lock): publish what a killed writer committed, and rebuild a
+        published snapshot that is missing or damaged. Returns what it did, one line each.
 
-        Each call looks whether the manifest changed on disk (one ``stat``) and, when another writer — a thread or
-        a process — published a newer snapshot, loads that one: readers never answer from a superseded snapshot
-        once its successor is published. Safe to call from many threads.
+        A catalog started again after the old one was lost is left alone: its snapshot stays the last one published
+        from the old catalog until the sources are indexed again.
         """
-        stamp = _stamp(self.folder / "manifest.json")
-        snap = self._snapshot
-        if snap is not None and stamp == self._stamp:
-            return snap
+        done: list[str] = []
+        published = self.manifest.get("snapshot")
+        if published:
+            try:
+                Snapshot.load(self.folder / published["path"], self.lexical, self.dense).close()
+            except (FileNotFoundError, IndexError_) as exc:
+                version = self.publish(force=True)
+                done.append(f"rebuilt the damaged snapshot ({exc}) as version {version}")
+                return done
+        if self.is_stale() and not self.from_other_catalog():
+            version = self.publish()
+            done.append(f"published version {version} with what an interrupted writer had committed")
+        return done
+
+    def refresh(self) -> dict:
+        """The manifest as last written, read again if it changed on disk (one ``stat``); the catalog is opened
+        again if its file was replaced."""
+        path = self.folder / "manifest.json"
+        stamp = _stamp(path)
+        catalog_stamp = _stamp(self.catalog.path)
+        if stamp == self._stamp and catalog_stamp == self._catalog_stamp:
+            return self.manifest
         with self._reload:
-            if self._snapshot is not None and stamp == self._stamp:
-                return self._snapshot
-            for attempt in range(5):
-                stamp = _stamp(self.folder / "manifest.json")
-                manifest = _read_manifest(self.folder / "manifest.json")
-                published = manifest.get("snapshot")
-                current = self._snapshot
-                if current is not None and published and published["version"] == current.version:
-                    self.manifest, self._stamp = manifest, stamp
-                    return current
-                self.manifest = manifest
-                if self.is_stale():
-                    try:
-                        with self.locked():
-                            self.publish()
-                    except IndexLockedError:
-                        pass  # a writer is at work: answer from the last published snapshot
-                    else:
-                        continue  # published (or found published): read the manifest again
+            if catalog_stamp != self._catalog_stamp:
+                try:
+                    catalog = Catalog(self.catalog.path, readonly=not self.writable)
+                except IndexError_ as exc:
+                    raise IndexError_(f"{exc}. {_catalog_way_out(self.name, self.catalog.path)}") from None
+                self.catalog, self._catalog_stamp = catalog, catalog_stamp  # the old one closes when unused
+            if stamp != self._stamp:
+                if stamp is None:
+                    raise CollectionNotFound(f"collection {self.name!r} was deleted ({path} is gone)")
+                self.manifest, self._stamp = read_manifest(path), stamp
+        return self.manifest
+
+    def snapshot(self) -> Snapshot | None:
+        """The published snapshot, as of the manifest on disk now.
+
+        Each call looks whether the manifest changed (one ``stat``) and, when a writer — a thread or a process —
+        published a newer snapshot, loads that one: readers never answer from a superseded snapshot once its
+        successor is published. Never writes: a catalog ahead of the snapshot is served the snapshot. A snapshot
+        that is missing or damaged raises :class:`IndexError_` with the way out. Safe to call from many threads.
+        """
+        published = self.refresh().get("snapshot")
+        snap = self._snapshot
+        if snap is not None and snap.entry == published:
+            return snap
+        if published is None:
+            return None
+        with self._reload:
+            damaged_once = False
+            for attempt in range(8):
+                if attempt:
+                    path = self.folder / "manifest.json"
+                    stamp = _stamp(path)
+                    if stamp is None:
+                        raise CollectionNotFound(f"collection {self.name!r} was deleted ({path} is gone)")
+                    self.manifest, self._stamp = read_manifest(path), stamp
+                published = self.manifest.get("snapshot")
                 if published is None:
-                    self._snapshot, self._stamp = None, stamp
                     return None
+                if self._snapshot is not None and self._snapshot.entry == published:
+                    return self._snapshot
+                folder = self.folder / published["path"]
                 try:
                     loaded = Snapshot.load(
-                        self.folder / published["path"], self.lexical, self.dense, version=published["version"]
+                        folder, self.lexical, self.dense, version=published["version"], entry=published
                     )
-                except FileNotFoundError:  # replaced and removed by a writer between our read and the load
-                    if attempt == 4:
-                        raise
-                    continue
-                self._snapshot, self._stamp = loaded, stamp
+                except FileNotFoundError as exc:  # replaced and removed by a writer between our read and the load?
+                    if _stamp(self.folder / "manifest.json") != self._stamp:
+                        continue
+                    raise IndexError_(
+                        f"{folder}: the published snapshot is missing ({exc.filename or exc}); rebuild it: "
+                        f"{repair_hint(self.name)}"
+                    ) from None
+                except IndexError_ as exc:
+                    if _stamp(self.folder / "manifest.json") != self._stamp or not damaged_once:
+                        damaged_once = True
+                        continue
+                    raise IndexError_(f"{exc}; rebuild it: {repair_hint(self.name)}") from None
+                self._snapshot = loaded
                 return loaded
-            return self._snapshot
+            raise IndexError_(f"collection {self.name!r}: the snapshot changed 8 times while loading; try again")
 
     def delete(self) -> None:
         with self.locked():
@@ -269,7 +363,7 @@ class Collection:
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
-    """Identifies one write of the manifest: :func:`write_manifest` replaces the file, so its inode changes."""
+    """Identifies one write of the file: :func:`write_manifest` replaces the manifest, so its inode changes."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -277,11 +371,55 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def _read_manifest(path: Path) -> dict:
+def _catalog_way_out(name: str, path: Path) -> str:
+    return (
+        f"Nothing was changed. {repair_hint(name)} sets a damaged catalog aside and starts an empty one (searches "
+        f"keep the last published snapshot); then index the sources again: kenning index PATH --collection {name}"
+    )
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest at ``path``, checked: a file that is not one names itself and the way out."""
+    name = path.parent.name
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexError_(f"{path}: cannot read the manifest ({exc})") from None
+        raise IndexError_(f"{path}: cannot read the manifest ({exc}); rebuild it: {repair_hint(name)}") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise IndexError_(f"{path}: not a kenning manifest ({problem}); rebuild it: {repair_hint(name)}")
+    return manifest
+
+
+def _manifest_problem(m: object) -> str | None:
+    if not isinstance(m, dict):
+        return f"a JSON {type(m).__name__}, not an object"
+    if m.get("format") != FORMAT_VERSION:
+        return f"index format {m.get('format')!r} is not {FORMAT_VERSION}"
+    emb = m.get("embedder")
+    if not isinstance(emb, dict) or not isinstance(emb.get("model"), str) or not isinstance(emb.get("name"), str):
+        return "embedder.name and embedder.model must be strings"
+    if not isinstance(emb.get("dim"), int) or isinstance(emb.get("dim"), bool) or emb["dim"] <= 0:
+        return f"embedder.dim must be a positive integer, got {emb.get('dim')!r}"
+    for stage, model in (("chunking", ChunkingConfig), ("lexical", LexicalConfig), ("dense", DenseConfig)):
+        if stage not in m and stage == "dense":
+            continue
+        if not isinstance(m.get(stage), dict):
+            return f"{stage} must be an object"
+        try:
+            model.model_validate(m[stage])
+        except ValidationError as exc:
+            return f"{stage}: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"
+    snap = m.get("snapshot")
+    if snap is not None:
+        if not isinstance(snap, dict):
+            return "snapshot must be an object or null"
+        for key in ("version", "data_version"):
+            if not isinstance(snap.get(key), int):
+                return f"snapshot.{key} must be an integer"
+        if not isinstance(snap.get("path"), str) or not re.fullmatch(r"snapshots/\d{6}", snap["path"]):
+            return f"snapshot.path must be snapshots/NNNNNN, got {snap.get('path')!r}"
+    return None
 
 
 def write_manifest(path: Path, manifest: dict) -> None:

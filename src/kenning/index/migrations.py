@@ -76,4 +76,10 @@ MIGRATIONS: list[str] = [
         created_at        REAL NOT NULL
     );
     """,
+    # 3: the catalog's identity (issue 14). A snapshot records the id of the catalog it was built from, so a catalog
+    # that was lost and started again is never taken to match a snapshot of the old one because their data versions
+    # happen to be equal.
+    """
+    INSERT OR IGNORE INTO state VALUES ('catalog_id', lower(hex(randomblob(16))));
+    """,
 ]

@@ -95,7 +95,7 @@ class Searcher:
         mask = None
         if filters:
             where, params = filters.sql()
-            mask = snap.mask_for(self.collection.catalog.filtered_row_ids(where, params))
+            mask = snap.filter_mask(where, params, self.collection.catalog)
         depth = max(k, self.config.candidates) if mode == "hybrid" else k
         qvecs = None
         if mode in ("dense", "hybrid"):
