@@ -3,8 +3,12 @@
 :class:`Verifiers` picks the verifier for an answer (see :mod:`.choose`) and keeps loaded models between answers,
 safely from many threads. :func:`check_answer` runs the policy on a draft: verdicts on every claim (a supported
 claim the model left uncited gets its evidence's citation), then ``retry`` regenerates once with the failing claims
-named; :func:`apply_strip` then has ``strip`` remove the unsupported ones from an answer that is kept. Every token
-spent comes back in the result.
+named; :func:`apply_strip` then has ``strip`` remove the unsupported ones from an answer that is kept, never all of
+its text. Every token spent comes back in the result.
+
+A verifier that fails (an unreachable LLM) judges nothing: its claims are not taken as NOT_SUPPORTED (which would
+abstain or strip a good answer). They are checked by the fallback verifier with a note saying so, or, with no
+fallback, :func:`check_answer` raises :class:`~kenning.errors.ProviderError`: nothing could be checked.
 
 >>> check_policy("annotate")
 'annotate'
@@ -15,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,17 +89,21 @@ class Checked:
     verdicts: tuple[Verdict, ...]
     usage: Usage  # the verifier's tokens, every check included
     notes: tuple[str, ...] = ()
+    verifier: str = ""  # the verifier that gave the verdicts (the fallback's name when the first one failed)
 
 
 def check_draft(check: Verifier | None, draft: Draft, question: str) -> tuple[Draft, list[Verdict], Usage]:
     """Verdicts on the draft's claims; a supported claim the model left uncited gets its evidence's citation.
 
     Claims are checked against what the generator read (``draft.packed``): with parent sections, a verdict's
-    evidence may come from the section around a chunk rather than from the chunk itself.
+    evidence may come from the section around a chunk rather than from the chunk itself. A verifier that could not
+    judge raises :class:`ProviderError` instead of returning its placeholder verdicts.
     """
     if check is None or not draft.answerable:
         return draft, [], Usage()
     checked = verify_text(check, draft.text, draft.packed, question=question, cite_evidence=True)
+    if checked.failed:
+        raise ProviderError(checked.failed)
     text, verdicts, added = attach_citations(draft.text, checked.verdicts, draft.packed)
     if added:
         draft = dataclasses.replace(draft, text=text, cited=draft.cited | added)
@@ -110,30 +118,64 @@ def check_answer(
     policy: str,
     model: LLM | None,
     max_tokens: int,
+    fallback: Callable[[], Verifier] | None = None,
 ) -> Checked:
-    """Verdicts on ``draft`` and, under ``policy`` ``retry``, one redraft by ``model`` naming the failing claims."""
+    """Verdicts on ``draft`` and, under ``policy`` ``retry``, one redraft by ``model`` naming the failing claims.
+
+    When ``check`` fails, ``fallback()`` (e.g. the offline verifier) checks the claims instead, with a note; with no
+    ``fallback`` a :class:`ProviderError` says that no claim could be checked.
+    """
     notes: list[str] = []
-    draft, verdicts, usage = check_draft(check, draft, question)
-    if check_policy(policy) == "retry" and model is not None and draft.mode == "llm":
+    check_policy(policy)
+    check, (draft, verdicts, usage) = _judge(check, fallback, draft, question, notes)
+    if policy == "retry" and model is not None and draft.mode == "llm":
         failing = [v.claim for v in verdicts if v.label != "SUPPORT"]
         if failing:
             try:
-                draft = llm_redraft(model, question, draft, failing, max_tokens=max_tokens)
-                draft, verdicts, more = check_draft(check, draft, question)
-                usage = usage + more
-                notes.append(f"regenerated once because {len(failing)} claim(s) were not supported")
+                redraft = llm_redraft(model, question, draft, failing, max_tokens=max_tokens)
             except ProviderError as exc:
                 notes.append(f"the retry failed ({exc}); kept the first answer")
-    return Checked(draft, tuple(verdicts), usage, tuple(notes))
+            else:
+                check, (draft, verdicts, more) = _judge(check, fallback, redraft, question, notes)
+                usage = usage + more
+                notes.append(f"regenerated once because {len(failing)} claim(s) were not supported")
+    return Checked(draft, tuple(verdicts), usage, tuple(notes), check.name if check else "")
+
+
+def _judge(
+    check: Verifier | None,
+    fallback: Callable[[], Verifier] | None,
+    draft: Draft,
+    question: str,
+    notes: list[str],
+) -> tuple[Verifier | None, tuple[Draft, list[Verdict], Usage]]:
+    """:func:`check_draft` by ``check``, else by ``fallback()`` when ``check`` failed; the verifier that judged."""
+    try:
+        return check, check_draft(check, draft, question)
+    except ProviderError as exc:
+        name = check.name if check else "verifier"
+        if fallback is None:
+            raise ProviderError(
+                f"the fact-checker failed ({exc}), so no claim of the answer could be checked; "
+                "ask again with --verifier offline (or lexical), or --no-verify"
+            ) from None
+        instead = fallback()
+        notes.append(f"the fact-checker {name} failed ({exc}); the claims were checked by {instead.name} instead")
+        return instead, check_draft(instead, draft, question)
 
 
 def apply_strip(policy: str, checked: Checked) -> tuple[str, tuple[Verdict, ...], tuple[str, ...]]:
-    """The answer's text and verdicts, with NOT_SUPPORTED claims removed under ``strip``, and a note when some were."""
+    """The answer's text and verdicts, with NOT_SUPPORTED claims removed under ``strip``, and a note when some were.
+
+    Stripping never leaves an empty answer: when no claim remains, the text says the sources do not contain it.
+    """
     text, verdicts = checked.draft.text, list(checked.verdicts)
     if policy != "strip" or not any(v.label == "NOT_SUPPORTED" for v in verdicts):
         return text, checked.verdicts, ()
-    text, verdicts = strip_claims(text, verdicts)
-    return text, tuple(verdicts), ("unsupported claims were removed from the answer",)
+    stripped, kept = strip_claims(text, verdicts)
+    if not stripped.strip():
+        return NOT_IN_SOURCES_ANSWER, tuple(kept), ("every claim was unsupported and removed from the answer",)
+    return stripped, tuple(kept), ("unsupported claims were removed from the answer",)
 
 
 def strip_claims(text: str, verdicts: list[Verdict]) -> tuple[str, list[Verdict]]:

@@ -21,6 +21,7 @@ class Verification:
 
     verdicts: tuple[Verdict, ...] = ()
     usage: Usage = Usage()
+    failed: str = ""  # why the verifier could not judge at all; its verdicts are then placeholders, not judgements
 
 
 @runtime_checkable

@@ -2,8 +2,9 @@
 
 A verdict whose evidence is not an exact quote of the named source cannot be SUPPORT: the model is asked for a
 verbatim quote, and a quote that is not found (after whitespace normalisation) downgrades SUPPORT to PARTIAL with
-the reason stated. If the model never returns valid JSON, every claim is NOT_SUPPORTED with that reason, so a broken
-verifier can only make kenning more careful, never silently approve.
+the reason stated. If the model cannot be reached or never returns valid JSON, every claim is NOT_SUPPORTED with that
+reason and the :class:`Verification` says it ``failed``, so a broken verifier never silently approves, and an answer
+does not take its placeholders for judgements (:func:`kenning.verify.answering.check_answer`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class LLMVerifier:
             failed = (
                 Verdict(c.text, "NOT_SUPPORTED", "", "", f"fact-checker failed: {exc}", c.start, c.end) for c in claims
             )
-            return Verification(tuple(failed), Usage())
+            return Verification(tuple(failed), Usage(), failed=f"{self.name} failed: {exc}")
         by_claim = {item.claim: item for item in reply.verdicts}
         out = []
         for i, claim in enumerate(claims, start=1):

@@ -58,7 +58,7 @@ def verify_text(
             verdict = require_citation(claim, verdict)
         verdict = answers_question(question, verdict, subject=subject)
         out.append(refuse_instruction(verdict, source=hit.text if hit is not None else ""))
-    return Verification(tuple(out), judged.usage)
+    return Verification(tuple(out), judged.usage, judged.failed)
 
 
 def attach_citations(
