@@ -15,6 +15,9 @@ read through the Engine's own opened collection (which picks up each newly publi
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +29,7 @@ from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, L
 from .engine_context import ContextMixin
 from .engine_documents import DocumentsMixin
 from .engine_models import ModelsMixin
-from .errors import CollectionNotFound, ConfigError, IndexError_, ProviderError
+from .errors import CollectionNotFound, ConfigError, IndexError_, InputError, ProviderError, storage_error
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
 from .generate.answer import Draft, extractive_draft, llm_draft
 from .generate.extractive import ExtractiveAnswerer
@@ -40,7 +43,7 @@ from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
 from .providers.llm.base import LLM, closing
 from .rerank import LLMReranker, Reranker, rerank_with_usage
-from .retrieve import Filters, Searcher, hit_from_row
+from .retrieve import MODES, Filters, Searcher, hit_from_row
 from .retrieve.transforms import TRANSFORMS, QueryPlan, plan_query, search_plan
 from .types import Answer, Hit, IndexReport, Usage
 from .verify.answering import Verifiers, apply_strip, check_answer, check_policy, not_in_sources
@@ -89,6 +92,10 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         embedder: Embedder | None = None,
     ) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
+        if self.home.exists() and not self.home.is_dir():
+            raise ConfigError(
+                f"the index home {self.home} is a file, not a folder; point --home (or $KENNING_HOME) at a folder"
+            )
         self.collection_name = collection
         self.config = (config or KenningConfig.load(self.home)).for_collection(collection)
         self._embedder = embedder
@@ -157,7 +164,7 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         """The readers' collection, opened once and shared; None while the collection does not exist."""
         if self._collection is not None:
             return self._collection
-        with self._lock:
+        with self._lock, self._disk():
             if self._collection is None:
                 try:
                     self._collection = Collection.open(self.home, self.collection_name)
@@ -166,13 +173,32 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
             return self._collection
 
     @contextmanager
+    def _disk(self) -> Iterator[None]:
+        """A full, read-only or unwritable disk under the collection becomes a :class:`StorageError` naming the
+        file (what was committed before stays), for every door alike."""
+        where = self.home / "collections" / self.collection_name
+        try:
+            yield
+        except (OSError, sqlite3.OperationalError) as exc:
+            mapped = storage_error(exc, where)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        except IndexError_ as exc:  # "cannot take the lock / open the file" whose cause is the disk, not damage
+            cause = exc.__cause__ or exc.__context__
+            mapped = storage_error(cause, where) if isinstance(cause, OSError | sqlite3.OperationalError) else None
+            if mapped is None or mapped.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise
+            raise mapped from exc
+
+    @contextmanager
     def _writing(
         self, config: KenningConfig | None = None, *, model: str = "", dim: int = 0, lock_file: bool = True
     ) -> Iterator[Collection]:
         """A writer's own Collection under this Engine's writer lock and (``lock_file``) the collection's file lock;
         readers keep theirs. With ``config`` the collection is created when missing (``model``, ``dim``: the
         embedder's)."""
-        with self._writer:
+        with self._writer, self._disk():
             if config is not None:
                 col = Collection.create_or_open(self.home, self.collection_name, config, model=model, dim=dim)
             else:
@@ -217,13 +243,18 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
     def index(self, paths: Sequence[str | Path], *, progress: ProgressFn | None = None) -> IndexReport:
         """Add, update and remove documents so the collection matches ``paths``.
 
-        First finishes what an interrupted writer left (:meth:`Collection.recover`): its committed work is
-        published, a damaged snapshot rebuilt, a half-done switch of embedder completed.
+        A path that does not exist is skipped (and what was indexed from it is kept); when none exists and the
+        collection does not either, :class:`InputError` names them and nothing is created. First finishes what an
+        interrupted writer left (:meth:`Collection.recover`): its committed work is published, a damaged snapshot
+        rebuilt, a half-done switch of embedder completed.
         """
         if self.collection_name in list_collections(self.home):
             with self._writing() as col:
                 col.recover()
         existing = self._open_existing()
+        if existing is None and paths and not any(os.path.lexists(os.path.expanduser(p)) for p in paths):
+            missing = ", ".join(str(p) for p in paths)
+            raise InputError(f"no such file or folder: {missing}; nothing was indexed")
         settings = self._effective(existing)
         cfg = self.config.model_copy(update=settings)
         embedder = self.embedder
@@ -279,11 +310,17 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         ``transform`` (``none``, ``hyde``, ``multi``; default ``retrieval.transform``) lets an LLM reshape the query
         first (see :mod:`kenning.retrieve.transforms`).
         """
+        if not query or not query.strip():
+            raise ConfigError("the query is empty")
+        mode = self.config.retrieval.mode if mode is None else mode
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        k = self.config.retrieval.k if k is None else k
+        if not 0 < k <= 10_000:
+            raise ConfigError(f"k must be between 1 and 10000; got {k}")
         col = self.collection()
         flt = filters if isinstance(filters, Filters) else Filters.parse(filters)
-        mode = mode or self.config.retrieval.mode
         searcher = Searcher(col, self.embedder if mode != "bm25" else None, self.config.retrieval)
-        k = k or self.config.retrieval.k
         kind = "none" if rerank is False else None if rerank is None or rerank is True else rerank
         if kind == "none":
             reranker = None
@@ -296,7 +333,8 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         else:  # the depth a tuned cross-encoder was fitted for says nothing about an LLM
             depth = max(k, self.config.retrieval.rerank_depth)
         plan = self._query_plan(query, transform, mode)
-        hits = search_plan(searcher, plan, mode=mode, k=depth, filters=flt)
+        with self._disk():
+            hits = search_plan(searcher, plan, mode=mode, k=depth, filters=flt)
         usage, notes = plan.usage, list(plan.notes)
         if reranker is not None:
             reranked = rerank_with_usage(reranker, query, hits, k=k)
@@ -349,19 +387,21 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         cfg = self.config.answer
-        policy = check_policy(policy or cfg.policy)
-        parent = parent or cfg.parent
+        policy = check_policy(cfg.policy if policy is None else policy)
+        parent = cfg.parent if parent is None else parent
         if parent not in ("none", "section"):
             raise ConfigError(f"parent must be none or section; got {parent!r}")
         self._check_not_empty()
         notes: list[str] = []
         model = self._model_for(llm, mode, notes)
-        kind = verifier or cfg.verifier
+        kind = cfg.verifier if verifier is None else verifier
         if agent:
             check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
             return self._ask_agent(question, model, check, notes, filters, on_step, t0)
         depth = cfg.rerank_depth if "rerank_depth" in cfg.model_fields_set else None
-        hits = self.search(question, k=k or cfg.k, filters=filters, reranker=reranker, rerank_depth=depth)
+        hits = self.search(
+            question, k=cfg.k if k is None else k, filters=filters, reranker=reranker, rerank_depth=depth
+        )
         packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
         reading = read_sources(self.embedder, question, packed)
         confidence, why = self._retrieval_confidence(question, hits, reading)
@@ -370,11 +410,20 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
         draft = self._draft(question, packed, reading, model, notes, on_token, parent=parent)
         check: Verifier | None = None
         if verify and kind != "none":
-            # a model that failed to draft (the answer fell back to extractive) is not asked to fact-check either
-            check, more = self.verifier(kind, llm=model if draft.mode == "llm" or kind == "llm" else None)
+            # a model that failed to draft (the answer fell back to extractive) is not asked to fact-check either:
+            # None here means an extractive answer, never "the configured model"
+            check, more = self._verifiers.get(kind, llm=model if draft.mode == "llm" or kind == "llm" else None)
             notes += more
+        # a fact-checker chosen by auto that fails hands over to the offline one; one asked for by name fails loudly
+        fallback = None if kind != "auto" else (lambda: self._verifiers.get("offline", llm=None)[0])
         checked = check_answer(
-            check, draft, question, policy=policy, model=model, max_tokens=self.config.llm.max_tokens
+            check,
+            draft,
+            question,
+            policy=policy,
+            model=model,
+            max_tokens=self.config.llm.max_tokens,
+            fallback=fallback,
         )
         draft, usage, notes = checked.draft, checked.draft.usage + checked.usage, [*notes, *checked.notes]
         why = after_draft(not draft.answerable, checked.verdicts) if cfg.abstain and check is not None else None
@@ -394,7 +443,7 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
             invalid_citations=draft.invalid,
             usage=usage,
             seconds=time.perf_counter() - t0,
-            verifier=check.name if check else "",
+            verifier=checked.verifier,
             notes=(*notes, *stripped),
             confidence=round(confidence, 4),
         )

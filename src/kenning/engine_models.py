@@ -42,7 +42,7 @@ class ModelsMixin:
 
         ``auto``: the configured LLM, else the packaged local generator when ``kenning[local]`` is installed.
         """
-        mode = mode or self.config.answer.mode
+        mode = self.config.answer.mode if mode is None else mode
         if mode not in ("auto", "generate", "extractive"):
             raise ConfigError(f"answer mode must be auto, generate or extractive; got {mode!r}")
         if mode == "extractive":

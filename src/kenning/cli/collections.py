@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .. import render
 from ..errors import ConfigError, KenningError
@@ -62,7 +64,11 @@ def index(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped."""
+    """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped.
+
+    A PATH that does not exist is an error (exit code 1) after the others are indexed; what was indexed from it
+    before is kept.
+    """
     from ..engine import Engine
 
     h = resolve_home(home)
@@ -101,6 +107,12 @@ def index(
         emit_json(report)
     else:
         render.index_report(err if as_json else Console(), report)
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        err.print(
+            f"[bold red]error:[/] no such file or folder: {escape(', '.join(missing))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from .. import render
+from ..errors import ConfigError, KenningError, check_choice
 from ._shared import HomeOpt, JsonOpt, emit_json, err, eval_app, load_config, resolve_home
 
 
@@ -29,19 +30,41 @@ def eval_beir(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index a BEIR dataset (if needed) and report nDCG@10, recall@10/100 and MRR@10 for each mode."""
+    """Index a BEIR dataset (if needed) and report nDCG@10, recall@10/100 and MRR@10 for each mode.
+
+    The dataset and the modes are checked before anything is indexed; a collection this run created is deleted
+    again if the run fails.
+    """
     from ..engine import Engine
-    from ..evaluate.beir_eval import evaluate_beir
+    from ..evaluate.beir_eval import RERANKED, evaluate_beir
+    from ..evaluate.datasets import load_beir
 
     h = resolve_home(home)
     modes = [m.strip() for m in mode.split(",") if m.strip()]
+    for m in modes:
+        check_choice("--mode", m.removesuffix(RERANKED), ("bm25", "dense", "hybrid"))
+    if not modes:
+        raise ConfigError("--mode names no mode; use any of bm25, dense, hybrid (comma-separated)")
+    load_beir(dataset, split)  # a missing file, split or bad line is an error before the collection exists
     name = collection or f"beir-{dataset.resolve().name}"
     engine = Engine(h, collection=name, config=load_config(h))
-    with render.IndexProgress(err) as progress:
-        engine.index([str(dataset)], progress=progress.update)
-    with render.StepProgress(err, "searching") as progress:
-        result = evaluate_beir(engine, dataset, split=split, modes=modes, run_path=run, progress=progress.update)
-    engine.close()
+    created = name not in engine.collections()
+    try:
+        with render.IndexProgress(err) as progress:
+            engine.index([str(dataset)], progress=progress.update)
+        with render.StepProgress(err, "searching") as progress:
+            result = evaluate_beir(engine, dataset, split=split, modes=modes, run_path=run, progress=progress.update)
+    except Exception:
+        if created and name in engine.collections():
+            try:
+                engine.delete_collection()
+            except (KenningError, OSError) as exc:
+                err.print(f"could not remove the collection {name!r} this run created: {exc}", highlight=False)
+            else:
+                err.print(f"removed the collection {name!r} this run created", highlight=False)
+        raise
+    finally:
+        engine.close()
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))

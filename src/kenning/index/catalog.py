@@ -7,6 +7,7 @@ that was committed here is never lost and a write that was not committed never h
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IndexError_
+from ..errors import IndexError_, storage_error
 from ..types import Chunk, Document, Section, Usage
 from .migrations import MIGRATIONS
 
@@ -89,7 +90,10 @@ class Catalog:
             self._check_file()
         try:
             if readonly:
-                self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                # on a read-only file system nothing can change the file, and mode=ro cannot open a WAL database
+                # there (it needs to write the -shm file), so the catalog is opened as the immutable file it is
+                flag = "immutable=1" if _read_only_fs(self.path) else "mode=ro"
+                self.conn = sqlite3.connect(f"file:{self.path}?{flag}", uri=True, check_same_thread=False)
             else:
                 self.conn = sqlite3.connect(self.path, check_same_thread=False)
             self.conn.execute("PRAGMA busy_timeout = 30000")
@@ -102,6 +106,9 @@ class Catalog:
             elif self.schema_version == 0 or self.get_state("data_version") is None:
                 raise sqlite3.DatabaseError("it has no kenning tables")
         except sqlite3.DatabaseError as exc:
+            full_or_read_only = storage_error(exc, self.path)  # a sound file on a full or read-only disk
+            if full_or_read_only is not None:
+                raise full_or_read_only from None
             raise IndexError_(
                 f"{self.path}: cannot open the catalog ({exc}); the file is damaged or not kenning's"
             ) from None
@@ -498,3 +505,11 @@ class Catalog:
                 "INSERT OR REPLACE INTO index_versions VALUES (?, ?, ?, ?, ?)",
                 (version, data_version, n_chunks, ann, time.time()),
             )
+
+
+def _read_only_fs(path: Path) -> bool:
+    """Whether ``path`` lies on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
