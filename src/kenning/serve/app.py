@@ -26,7 +26,15 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from .. import __version__
-from ..errors import CollectionNotFound, ConfigError, IndexLockedError, InputError, KenningError, ProviderError
+from ..errors import (
+    CollectionNotFound,
+    ConfigError,
+    IndexLockedError,
+    InputError,
+    KenningError,
+    ProviderError,
+    StorageError,
+)
 from ..types import Answer
 from .auth import caller, require
 from .jobs import Job, Jobs, progress_key
@@ -121,6 +129,8 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
             if isinstance(exc, IndexLockedError)
             else 413
             if isinstance(exc, TooLarge)
+            else 507
+            if isinstance(exc, StorageError)  # the disk is full, read-only or not writable: the file is named
             else 502
             if isinstance(exc, ProviderError)
             else 400
