@@ -83,7 +83,7 @@ class Collection:
         self._snapshot: Snapshot | None = None
         # the manifest file's (inode, mtime), taken before self.manifest was read from it
         self._stamp = stamp if stamp is not None else _stamp(folder / "manifest.json")
-        self._catalog_stamp = _stamp(catalog.path)
+        self._catalog_stamp = _inode(catalog.path)  # not its mtime: that moves with every commit
         self._reload = threading.Lock()
         self._lock_fd: int | None = None
         self.writable = not catalog.readonly
@@ -291,7 +291,7 @@ class Collection:
         again if its file was replaced."""
         path = self.folder / "manifest.json"
         stamp = _stamp(path)
-        catalog_stamp = _stamp(self.catalog.path)
+        catalog_stamp = _inode(self.catalog.path)
         if stamp == self._stamp and catalog_stamp == self._catalog_stamp:
             return self.manifest
         with self._reload:
@@ -369,6 +369,14 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns
+
+
+def _inode(path: Path) -> int | None:
+    """Which file is at ``path`` (None: none): a catalog deleted and started again is another file."""
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _catalog_way_out(name: str, path: Path) -> str:
