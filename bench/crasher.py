@@ -112,6 +112,10 @@ def content(page: str, name: str, edition: int) -> str:
     return f"{name} edition {edition} marker m{edition}x{name.replace('-', '')}\n\n{page}\n\nend of {name} edition {edition}\n"
 
 
+def page_of(name: str) -> str:
+    return name.split("--")[0]
+
+
 _EDITION = re.compile(r"edition \d+|m\d+x\w+")
 
 
@@ -290,7 +294,7 @@ def recover(home: Path) -> None:
 
 def reader(home: Path, pages_file: Path, stats_file: Path, stop_file: Path) -> None:
     pages = json.loads(pages_file.read_text())
-    known = {name: normal(content(text, name, 0)) for name, text in pages.items()}
+    known: dict[str, str] = {}
     stats = {"searches": 0, "errors": 0, "wrong_chunks": 0, "filtered_compared": 0, "samples": []}
     lock = threading.Lock()
     rnd = random.Random(5)
@@ -298,6 +302,8 @@ def reader(home: Path, pages_file: Path, stats_file: Path, stop_file: Path) -> N
     def verify(hits) -> None:  # noqa: ANN001
         for h in hits:
             name = Path(h.source).stem
+            if name not in known and page_of(name) in pages:
+                known[name] = normal(content(pages[page_of(name)], name, 0))
             if name not in known or normal(h.text) not in known[name]:
                 with lock:
                     stats["wrong_chunks"] += 1
@@ -367,13 +373,15 @@ class Run:
         self.work, self.rnd = work, random.Random(seed)
         self.pages = load_pages(n_pages + 40, seed)
         names = list(self.pages)
-        self.pool = names[n_pages:]  # pages that may be added later, each once (names are never reused)
+        self.pages_left = names  # pages added later come from here, round and round, each under a new name
+        self.added = 0
         self.corpus = work / "crash-home" / "corpus"
         self.ref_corpus = work / "ref-home" / "corpus"
         self.files: dict[str, tuple[str, int]] = {}  # name -> (folder, edition)
         self.chunk_size = 120
         self.removed_docs: set[str] = set()  # doc ids whose removal completed (until a later index re-adds them)
         self.deleted_files: set[str] = set()
+        self.n_pages = n_pages
         for name in names[:n_pages]:
             self.files[name] = (self.rnd.choice(FOLDERS), 0)
         self.write_corpus()
@@ -395,7 +403,7 @@ class Run:
                         p.unlink()
             for name, (folder, edition) in self.files.items():
                 path = root / folder / f"{name}.txt"
-                text = content(self.pages[name], name, edition)
+                text = content(self.pages[page_of(name)], name, edition)
                 if not path.exists() or path.read_text() != text:
                     path.write_text(text)
 
@@ -417,12 +425,13 @@ class Run:
             folder, edition = self.files[name]
             self.files[name] = (folder, edition + 1)
         for name in self.rnd.sample(names, self.rnd.randint(0, 2)):
-            if len(self.files) > 8:
+            if len(self.files) > self.n_pages // 2:
                 del self.files[name]
                 self.deleted_files.add(name)
-        for _ in range(self.rnd.randint(0, 2)):
-            if self.pool:
-                self.files[self.pool.pop()] = (self.rnd.choice(FOLDERS), 0)
+        for _ in range(self.rnd.randint(0, 2) + (len(self.files) < self.n_pages)):
+            self.added += 1  # a new name (never reused), so a deleted file's chunks can be told from its successor's
+            page = self.pages_left[self.added % len(self.pages_left)]
+            self.files[f"{page}--{self.added}"] = (self.rnd.choice(FOLDERS), 0)
         self.write_corpus()
         return {"kind": "edit"}
 
