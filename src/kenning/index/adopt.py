@@ -6,9 +6,10 @@ An embedder switch happens in steps, each safe to kill:
    committed batches (a killed run resumes where it stopped). Nothing a search reads changes.
 2. :func:`adopt_embedder` points every chunk at its new vector and records the new embedder in the catalog, in one
    transaction; then the manifest's embedder and a new snapshot are published together. Until that manifest write,
-   readers keep the old snapshot *and* the old embedder. If the process dies between the two, the next writer or
-   reader that repairs the stale snapshot takes the embedder from the catalog (``Collection.publish``), so the new
-   snapshot and the new embedder again go out together.
+   readers keep the old snapshot *and* the old embedder. If the process dies between the two, readers go on with
+   both; the next writer (``kenning index`` recovers first, or ``kenning index --repair``) takes the embedder from
+   the catalog when it publishes (``Collection.publish``), so the new snapshot and the new embedder again go out
+   together, and a long-lived Engine switches its query embedder when it sees that manifest.
 3. Vectors of the old model are dropped once the new snapshot is out.
 
 A disk that fills during step 1 or 2 raises a clear error; the old snapshot stays current.
