@@ -285,7 +285,9 @@ def test_adopting_an_embedder_switches_vectors_and_query_model_together(scifact_
     engine.close()
 
 
-def test_a_switch_killed_before_its_manifest_write_finishes_on_next_open(scifact_home: Path, tmp_path: Path) -> None:
+def test_a_switch_killed_before_its_manifest_write_is_finished_by_the_next_writer(
+    scifact_home: Path, tmp_path: Path
+) -> None:
     from kenning.index.adopt import EMBEDDER_STATE, stage_vectors
     from kenning.index.writer import embed_hash
 
@@ -300,6 +302,10 @@ def test_a_switch_killed_before_its_manifest_write_finishes_on_next_open(scifact
     on_disk = json.loads((home / "collections" / "sci" / "manifest.json").read_text())
     assert on_disk["embedder"]["model"] != entry["model"]
     engine = Engine(home, collection="sci")
+    hits = engine.search("newborn brain white matter", mode="dense", k=3)  # a reader: the old snapshot and its model
+    assert hits and engine.embedder.dim == on_disk["embedder"]["dim"]
+    assert json.loads((home / "collections" / "sci" / "manifest.json").read_text()) == on_disk  # a read never writes
+    engine.repair()  # a writer finishes the switch (kenning index does the same before it indexes)
     hits = engine.search("newborn brain white matter", mode="dense", k=3)  # vectors and query model agree again
     assert hits and engine.embedder.dim == 128
     on_disk = json.loads((home / "collections" / "sci" / "manifest.json").read_text())

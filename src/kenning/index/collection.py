@@ -205,6 +205,13 @@ class Collection:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        if not self.writable:  # opened to read, locked to write: the writer's own connection, migrated
+            try:
+                self.catalog, self.writable = Catalog(self.catalog.path), True
+            except BaseException:
+                self.unlock()
+                raise
+            self._catalog_stamp = _inode(self.catalog.path)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
