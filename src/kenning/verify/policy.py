@@ -19,6 +19,7 @@ from typing import Literal
 from ..generate.citations import CITATION
 from ..generate.sentences import subject_at
 from ..types import Hit, Verdict
+from .agreement import cross_check
 from .base import Verification, Verifier
 from .claims import Source, claims_or_whole
 from .relevance import answers_question, refuse_instruction, require_citation
@@ -41,9 +42,9 @@ def verify_text(
     verdicts come back with the tokens the verifier spent.
 
     Whatever the verifier, a SUPPORT stands only for a claim that is about the question (:mod:`.relevance`), cites
-    a source and neither is nor rests on an instruction to the model. With ``cite_evidence`` an uncited claim keeps
-    its SUPPORT when the caller then cites the evidence's source for it (:func:`attach_citations`); otherwise it is
-    PARTIAL.
+    a source, neither is nor rests on an instruction to the model, and no other document among the sources states a
+    different number about it (:mod:`.agreement`). With ``cite_evidence`` an uncited claim keeps its SUPPORT when the
+    caller then cites the evidence's source for it (:func:`attach_citations`); otherwise it is PARTIAL.
     """
     claims = claims_or_whole(text)
     if not claims:
@@ -57,7 +58,8 @@ def verify_text(
         if not (cite_evidence and verdict.source_id):
             verdict = require_citation(claim, verdict)
         verdict = answers_question(question, verdict, subject=subject)
-        out.append(refuse_instruction(verdict, source=hit.text if hit is not None else ""))
+        verdict = refuse_instruction(verdict, source=hit.text if hit is not None else "")
+        out.append(cross_check(verdict, hits, subject=subject, question=question))
     return Verification(tuple(out), judged.usage, judged.failed)
 
 
