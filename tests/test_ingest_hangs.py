@@ -112,3 +112,33 @@ def test_budget_overrun_is_a_skipped_naming_the_file(tmp_path: Path, home: Path,
     report = eng.index([corpus])
     assert [s.source for s in report.skipped] == [str(corpus / "slow.md")]
     assert "ingest.max_seconds_per_file" in report.skipped[0].reason and report.total_documents == 0
+
+
+@pytest.mark.parametrize("compress", ["", "xz"])
+def test_tar_header_declaring_a_terabyte_is_refused_at_once(tmp_path: Path, compress: str) -> None:
+    """Found by bench/fuzz.py: a streamed tar reads through a member's declared size to reach the next header."""
+    import io
+    import lzma
+    import tarfile
+
+    from kenning.ingest import discover
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("big.md", "after.md"):
+            info = tarfile.TarInfo(name)
+            info.size = 6
+            tar.addfile(info, io.BytesIO(b"# x\n\nx"))
+    header = bytearray(buf.getvalue()[:512])
+    header[124:136] = b"\x80" + (1 << 40).to_bytes(11, "big")  # the first member now declares 1 TB
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    data = bytes(header) + buf.getvalue()[512:]
+    path = tmp_path / ("lying.tar" + (".xz" if compress else ""))
+    path.write_bytes(lzma.compress(data) if compress else data)
+    t0 = time.perf_counter()
+    found = list(discover([path], IngestConfig()))
+    assert time.perf_counter() - t0 < 2.0
+    assert [f.source for f in found] == [f"{path}!/big.md", str(path)]
+    assert "larger than ingest.max_file_bytes" in found[0].reason
+    assert "past ingest.max_archive_bytes" in found[1].reason

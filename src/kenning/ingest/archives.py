@@ -149,6 +149,7 @@ def _iter_tar(path: str, raw: BinaryIO, root: str, head: bytes, config: IngestCo
             for info in tar:
                 budget.count()
                 yield from _tar_member(tar, info, path, root, config, budget)
+                _check_declared_end(info, config)
     except LimitExceeded as exc:
         yield Skipped(path, f"archive {exc}")
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
@@ -161,6 +162,20 @@ def _iter_tar(path: str, raw: BinaryIO, root: str, head: bytes, config: IngestCo
             )
         else:
             yield Skipped(path, f"not a readable tar or zip archive: {detail}")
+
+
+def _check_declared_end(info: tarfile.TarInfo, config: IngestConfig) -> None:
+    """Refuse the rest of the archive when the next header lies past ``max_archive_bytes``.
+
+    A streamed tar reaches the next header by reading through the member's declared size; a header that lies
+    (a terabyte in a small file) would have it read nothing at the end of the stream some 10⁸ times: a hang.
+    """
+    end = info.offset_data + info.size
+    if end > config.max_archive_bytes:
+        raise LimitExceeded(
+            f"member {info.name} declares {info.size:,} bytes, past ingest.max_archive_bytes="
+            f"{config.max_archive_bytes:,}; the rest of the archive was not read"
+        )
 
 
 def _tar_member(
