@@ -174,7 +174,7 @@ def _check_declared_end(info: tarfile.TarInfo, config: IngestConfig) -> None:
     if end > config.max_archive_bytes:
         raise LimitExceeded(
             f"member {info.name} declares {info.size:,} bytes, past ingest.max_archive_bytes="
-            f"{config.max_archive_bytes:,}; the rest of the archive was not read"
+            f"{config.max_archive_bytes:,} (a decompression bomb or a lying header); the rest of the archive was not read"
         )
 
 
