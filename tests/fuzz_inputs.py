@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 import time
 import traceback
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,7 +253,9 @@ def _zip_bytes(members: list[tuple], outside: Path, lie: int | None) -> bytes:
                 info.filename += "/"
                 data = b""
             try:
-                zf.writestr(info, data)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # duplicate names are one of the hostile cases
+                    zf.writestr(info, data)
             except (UnicodeEncodeError, ValueError):
                 continue
     raw = buf.getvalue()

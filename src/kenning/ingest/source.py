@@ -26,8 +26,8 @@ def readable(name: str) -> str:
 
     The OS hands a file name that is not valid UTF-8 over with surrogate escapes, which no UTF-8 store accepts.
 
-    >>> readable("caf\udce9.md")
-    'caf\\xe9.md'
+    >>> readable("caf\\udce9.md")
+    'caf\\\\xe9.md'
     >>> n = "ok.md"; readable(n) is n
     True
     """
