@@ -72,5 +72,16 @@ def small_corpus(tmp_path: Path) -> Path:
     return write_corpus(tmp_path / "corpus", SMALL_CORPUS)
 
 
+@pytest.fixture
+def engine(home: Path, small_corpus: Path, embedder):
+    """An Engine over the small corpus, indexed."""
+    from kenning import Engine
+
+    eng = Engine(home, embedder=embedder)
+    eng.index([small_corpus])
+    yield eng
+    eng.close()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

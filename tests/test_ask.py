@@ -21,14 +21,6 @@ KEY_ENV = OPENAI.key_env
 
 
 @pytest.fixture
-def engine(home: Path, small_corpus: Path, embedder):
-    eng = Engine(home, embedder=embedder)
-    eng.index([small_corpus])
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
 def llm(llm_server, monkeypatch):  # noqa: F811 - the fixture above
     yield from openai_client(llm_server, monkeypatch, max_retries=1, timeout=2.0)
 

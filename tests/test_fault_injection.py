@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from .cli_run import one_line_error, run_cli
 from .conftest import SMALL_CORPUS, write_corpus
 
 
@@ -46,22 +46,10 @@ def _remount(where: Path, option: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{option}", str(where)], check=True, capture_output=True)
 
 
-def _main(*args: str) -> tuple[int, str, str]:
-    proc = subprocess.run([sys.executable, "-m", "kenning.cli", *args], capture_output=True, text=True, timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def _one_line_error(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert "Traceback" not in stderr, stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
 def _sources(home: Path, query: str) -> set[str]:
     import json
 
-    code, out, err = _main("search", query, "--home", str(home), "--json", "-k", "20", "--mode", "bm25")
+    code, out, err = run_cli("search", query, "--home", str(home), "--json", "-k", "20", "--mode", "bm25")
     assert code == 0, err
     return {Path(h["source"]).name for h in json.loads(out)["hits"]}
 
@@ -78,7 +66,7 @@ def test_full_disk_while_indexing_is_one_line_and_loses_nothing(tmp_path: Path) 
     with tmpfs(tmp_path / "disk", "1m") as disk:
         home = disk / "home"
         corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
-        code, _, err = _main("index", str(corpus), "--home", str(home))
+        code, _, err = run_cli("index", str(corpus), "--home", str(home))
         assert code == 0, err
         before = _sources(home, "VACUUM container risotto tomatoes index")
         assert len(before) == len(SMALL_CORPUS)
@@ -86,15 +74,15 @@ def test_full_disk_while_indexing_is_one_line_and_loses_nothing(tmp_path: Path) 
         free = shutil.disk_usage(disk).free
         filler = disk / "filler"
         filler.write_bytes(b"\0" * max(0, free - 24 * 1024))  # leave 24 KiB: less than the next run needs
-        code, out, err = _main("index", str(_more_docs(tmp_path / "more")), "--home", str(home))
-        line = _one_line_error(err)
+        code, out, err = run_cli("index", str(_more_docs(tmp_path / "more")), "--home", str(home))
+        line = one_line_error(err)
         assert code == 1
         assert "the disk is full" in line and str(home) in line, line
         assert "damaged" not in line and "repair" not in line  # a sound catalog on a full disk is not damaged
 
         filler.unlink()
         assert _sources(home, "VACUUM container risotto tomatoes index") == before  # everything committed before
-        code, _, err = _main("index", str(corpus), "--home", str(home))  # and the collection still takes writes
+        code, _, err = run_cli("index", str(corpus), "--home", str(home))  # and the collection still takes writes
         assert code == 0, err
 
 
@@ -102,21 +90,21 @@ def test_read_only_home_reads_work_and_writes_say_read_only(tmp_path: Path) -> N
     with tmpfs(tmp_path / "disk", "16m") as disk:
         home = disk / "home"
         corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
-        code, _, err = _main("index", str(corpus), "--home", str(home))
+        code, _, err = run_cli("index", str(corpus), "--home", str(home))
         assert code == 0, err
         _remount(disk, "ro")
         try:
             assert "vacuum.md" in _sources(home, "VACUUM FULL exclusive lock")
-            code, out, err = _main("ask", "What does VACUUM FULL do?", "--mode", "extractive", "--home", str(home))
+            code, out, err = run_cli("ask", "What does VACUUM FULL do?", "--mode", "extractive", "--home", str(home))
             assert code == 0 and "VACUUM FULL" in out and "Traceback" not in err, err
-            code, out, err = _main("info", "--home", str(home), "--json")
+            code, out, err = run_cli("info", "--home", str(home), "--json")
             assert code == 0, err
 
-            code, _, err = _main("index", str(corpus), "--home", str(home))
-            line = _one_line_error(err)
+            code, _, err = run_cli("index", str(corpus), "--home", str(home))
+            line = one_line_error(err)
             assert code == 1 and "read-only" in line and str(home) in line and "damaged" not in line, line
-            code, _, err = _main("index", str(corpus), "--home", str(disk / "other"), "-c", "fresh")
-            line = _one_line_error(err)
+            code, _, err = run_cli("index", str(corpus), "--home", str(disk / "other"), "-c", "fresh")
+            line = one_line_error(err)
             assert code == 1 and "read-only" in line and str(disk / "other") in line, line
         finally:
             _remount(disk, "rw")
@@ -128,11 +116,11 @@ def test_damaged_lock_is_named_not_a_traceback(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "16m") as disk:
         home = disk / "home"
         corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
-        assert _main("index", str(corpus), "--home", str(home))[0] == 0
+        assert run_cli("index", str(corpus), "--home", str(home))[0] == 0
         lock = home / "collections" / "default" / "write.lock"
         lock.unlink(missing_ok=True)
         lock.mkdir()
-        code, _, err = _main("index", str(corpus), "--home", str(home))
-        line = _one_line_error(err)
+        code, _, err = run_cli("index", str(corpus), "--home", str(home))
+        line = one_line_error(err)
         assert code == 1 and "write.lock" in line, line
         assert "vacuum.md" in _sources(home, "VACUUM FULL exclusive lock")

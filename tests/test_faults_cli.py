@@ -5,8 +5,7 @@ that cannot be reached is reported as such instead of judging every claim NOT_SU
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -17,23 +16,9 @@ from kenning.generate.prompts import NOT_IN_SOURCES_ANSWER
 from kenning.types import Verdict
 from kenning.verify.answering import Checked, apply_strip
 
+from .cli_run import one_line_error, run_cli
 from .llm_servers import OPENAI, closed_port_url, llm_server, openai_client  # noqa: F401 - llm_server is a fixture
 from .test_cli import _tiny_beir
-
-
-def _main(*args: str, stdin: str = "") -> tuple[int, str, str]:
-    """The real entry point in a subprocess."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "kenning.cli", *args], capture_output=True, text=True, input=stdin, timeout=300
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def _one_line_error(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert "Traceback" not in stderr, stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +28,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("faults")
     corpus = write_corpus(root / "corpus", SMALL_CORPUS)
-    code, _, err = _main("index", str(corpus), "--home", str(root / "home"))
+    code, _, err = run_cli("index", str(corpus), "--home", str(root / "home"))
     assert code == 0, err
     return root / "home"
 
@@ -59,8 +44,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], says: str) -> None:
-    code, out, err = _main(*args)
-    line = _one_line_error(err)
+    code, out, err = run_cli(*args)
+    line = one_line_error(err)
     assert code == 2 and out == ""
     assert says.lower() in line.lower() and "--help" in line
 
@@ -78,8 +63,8 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], says: str) -> Non
     ],
 )
 def test_bad_values_are_errors_not_defaults(indexed: Path, args: list[str], says: str) -> None:
-    code, out, err = _main(*args, "--home", str(indexed))
-    assert code == 1 and out == "" and says in _one_line_error(err)
+    code, out, err = run_cli(*args, "--home", str(indexed))
+    assert code == 1 and out == "" and says in one_line_error(err)
 
 
 def test_engine_refuses_k_0_empty_mode_and_empty_query(indexed: Path) -> None:
@@ -96,9 +81,9 @@ def test_engine_refuses_k_0_empty_mode_and_empty_query(indexed: Path) -> None:
 
 
 def test_delete_answered_no_exits_1_and_keeps_the_collection(indexed: Path) -> None:
-    code, _, err = _main("delete", "default", "--home", str(indexed), stdin="n\n")
+    code, _, err = run_cli("delete", "default", "--home", str(indexed), stdin="n\n")
     assert code == 1, err
-    code, out, _ = _main("collections", "--home", str(indexed), "--json")
+    code, out, _ = run_cli("collections", "--home", str(indexed), "--json")
     assert code == 0 and [c["collection"] for c in json.loads(out)] == ["default"]
 
 
@@ -106,7 +91,7 @@ def test_verify_with_bad_lines_exits_1(tmp_path: Path) -> None:
     good = {"id": "a", "answer": "Water boils at 100 C.", "sources": [{"id": "s", "text": "Water boils at 100 C."}]}
     path = tmp_path / "answers.jsonl"
     path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"id": "b"}) + "\n")
-    code, out, err = _main("verify", str(path), "--verifier", "lexical", "--home", str(tmp_path / "home"))
+    code, out, err = run_cli("verify", str(path), "--verifier", "lexical", "--home", str(tmp_path / "home"))
     assert code == 1 and "2 bad lines" in err and "Traceback" not in err
     assert len(out.splitlines()) == 3  # still one output line per input line
 
@@ -115,16 +100,16 @@ def test_home_that_is_a_file_is_named(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.write_text("not a folder")
     for args in (["search", "x"], ["index", str(tmp_path)], ["collections"]):
-        code, _, err = _main(*args, "--home", str(home))
-        assert code == 1 and f"the index home {home} is a file, not a folder" in _one_line_error(err)
+        code, _, err = run_cli(*args, "--home", str(home))
+        assert code == 1 and f"the index home {home} is a file, not a folder" in one_line_error(err)
     assert home.read_text() == "not a folder"
 
 
 def test_index_of_a_missing_path_creates_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     missing = tmp_path / "nonexistent"
-    code, _, err = _main("index", str(missing), "--home", str(home), "-c", "nx")
-    assert code == 1 and f"no such file or folder: {missing}; nothing was indexed" in _one_line_error(err)
+    code, _, err = run_cli("index", str(missing), "--home", str(home), "-c", "nx")
+    assert code == 1 and f"no such file or folder: {missing}; nothing was indexed" in one_line_error(err)
     assert not (home / "collections" / "nx").exists()
     with pytest.raises(InputError, match="nothing was indexed"):
         Engine(home, collection="nx2").index([missing])
@@ -132,38 +117,30 @@ def test_index_of_a_missing_path_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_index_with_one_missing_path_exits_1_and_keeps_what_it_had(indexed: Path, tmp_path: Path) -> None:
-    before = json.loads(_main("info", "--home", str(indexed), "--json")[1])["documents"]
-    code, _, err = _main("index", str(tmp_path / "gone"), "--home", str(indexed))
+    before = json.loads(run_cli("info", "--home", str(indexed), "--json")[1])["documents"]
+    code, _, err = run_cli("index", str(tmp_path / "gone"), "--home", str(indexed))
     assert code == 1 and f"no such file or folder: {tmp_path / 'gone'}" in err and "Traceback" not in err
-    assert json.loads(_main("info", "--home", str(indexed), "--json")[1])["documents"] == before
+    assert json.loads(run_cli("info", "--home", str(indexed), "--json")[1])["documents"] == before
 
 
 def test_failed_eval_beir_removes_the_collection_it_created(tmp_path: Path) -> None:
     ds = _tiny_beir(tmp_path / "tiny")
     home = str(tmp_path / "home")
     # fails after indexing: the fresh collection has no reranker for bm25+rerank
-    code, _, err = _main("eval", "beir", str(ds), "--home", home, "--mode", "bm25+rerank")
+    code, _, err = run_cli("eval", "beir", str(ds), "--home", home, "--mode", "bm25+rerank")
     assert code == 1 and "has no reranker" in err and "Traceback" not in err
     assert "removed the collection 'beir-tiny' this run created" in err
-    assert json.loads(_main("collections", "--home", home, "--json")[1]) == []
+    assert json.loads(run_cli("collections", "--home", home, "--json")[1]) == []
     # checked before anything is indexed: a missing split, an unknown mode
     (ds / "qrels" / "test.tsv").rename(ds / "qrels" / "dev.tsv")
-    code, _, err = _main("eval", "beir", str(ds), "--home", home)
-    assert code == 1 and "test" in _one_line_error(err)
-    code, _, err = _main("eval", "beir", str(ds), "--home", home, "--split", "dev", "--mode", "bm25,vector")
-    assert code == 1 and "'vector'" in _one_line_error(err)
-    assert json.loads(_main("collections", "--home", home, "--json")[1]) == []
+    code, _, err = run_cli("eval", "beir", str(ds), "--home", home)
+    assert code == 1 and "test" in one_line_error(err)
+    code, _, err = run_cli("eval", "beir", str(ds), "--home", home, "--split", "dev", "--mode", "bm25,vector")
+    assert code == 1 and "'vector'" in one_line_error(err)
+    assert json.loads(run_cli("collections", "--home", home, "--json")[1]) == []
 
 
 # -- an LLM that cannot be reached ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def engine(home: Path, small_corpus: Path, embedder):
-    eng = Engine(home, embedder=embedder)
-    eng.index([small_corpus])
-    yield eng
-    eng.close()
 
 
 @pytest.fixture
@@ -202,7 +179,7 @@ def test_failing_fact_checker_hands_over_or_fails_loudly(engine: Engine, llm, ll
 
 
 def test_cli_ask_with_the_llm_verifier_unreachable_exits_1(indexed: Path) -> None:
-    code, out, err = _main(
+    code, out, err = run_cli(
         "ask",
         "What does VACUUM FULL do?",
         "--home",
@@ -216,7 +193,7 @@ def test_cli_ask_with_the_llm_verifier_unreachable_exits_1(indexed: Path) -> Non
         "--json",
     )
     assert code == 1 and out == ""
-    assert "no claim of the answer could be checked" in _one_line_error(err)
+    assert "no claim of the answer could be checked" in one_line_error(err)
 
 
 def test_strip_never_leaves_an_empty_answer() -> None:
@@ -230,3 +207,31 @@ def test_strip_never_leaves_an_empty_answer() -> None:
     draft = Draft(text=text, packed=(), cited=frozenset({1}), invalid=(), mode="llm", model="m")
     out, kept, notes = apply_strip("strip", Checked(draft, verdicts, draft.usage))
     assert out == NOT_IN_SOURCES_ANSWER and len(kept) == 2 and "every claim was unsupported" in notes[0]
+
+
+def test_verify_with_an_unreachable_fact_checker_writes_no_verdicts_and_exits_1(tmp_path: Path) -> None:
+    from .llm_servers import closed_port_url
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kenning.toml").write_text(
+        f'[llm]\nprovider = "openai"\nmodel = "gpt-x"\nbase_url = "{closed_port_url()}"\n'
+        'api_key_env = "KENNING_TEST_KEY"\nmax_retries = 0\ntimeout = 2\n',
+        encoding="utf-8",
+    )
+    line = {
+        "id": 7,
+        "answer": "VACUUM FULL takes an exclusive lock.",
+        "sources": [{"id": "a", "text": "VACUUM FULL locks."}],
+    }
+    infile = tmp_path / "answers.jsonl"
+    infile.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    outfile = tmp_path / "verdicts.jsonl"
+    os.environ["KENNING_TEST_KEY"] = "sk-test"
+    try:
+        code, _, err = run_cli("verify", str(infile), "--home", str(home), "--verifier", "llm", "--out", str(outfile))
+    finally:
+        del os.environ["KENNING_TEST_KEY"]
+    assert code == 1 and "could not check" in err, err
+    (row,) = [json.loads(x) for x in outfile.read_text().splitlines()]
+    assert "claims" not in row and row["id"] == 7 and row["error"].startswith("not checked:")  # no placeholder verdicts

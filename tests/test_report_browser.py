@@ -18,6 +18,7 @@ from kenning.evaluate.report import write_report
 from kenning.evaluate.sweep import SweepGrid, run_sweep
 from kenning.providers.cache import CachingEmbedder
 
+from .cli_run import CHROMIUM_FLAGS
 from .factories import span_eval_data
 
 pytestmark = pytest.mark.slow
@@ -82,13 +83,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     assert not re.search(r'(?:src|href)="(?!#)', page) and "url(http" not in page
     flags = [
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         "--window-size=1280,2400",
     ]

@@ -21,6 +21,7 @@ import pytest
 from kenning import Engine
 from kenning.serve.app import ServerSettings, create_app
 
+from .cli_run import CHROMIUM_FLAGS
 from .conftest import write_corpus
 from .http_servers import running
 
@@ -41,15 +42,6 @@ _MANUAL = {
 _RECIPES = {"risotto.md": "# Risotto\n\nA good risotto needs arborio rice, warm stock added slowly, and stirring.\n"}
 _UPLOAD = "# Replication\n\nStreaming replication ships the write-ahead log to standby servers as it is written.\n"
 _QUESTION = "What does a checkpoint flush to disk?"
-_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _unavailable(message: str) -> None:
@@ -113,7 +105,7 @@ def test_ask_click_citation_highlights_evidence(served: str, artifacts: Path, tm
     shots: list[Path] = []
     errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=browser_path, headless=True, args=_FLAGS)
+        browser = pw.chromium.launch(executable_path=browser_path, headless=True, args=CHROMIUM_FLAGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             context.set_default_timeout(20_000)
