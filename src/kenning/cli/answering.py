@@ -125,9 +125,10 @@ def verify_cmd(
         f"{stats.lines} answers, {stats.claims} claims: "
         + ", ".join(f"{n} {label}" for label, n in stats.labels.items())
         + (f"; [red]{stats.errors} bad lines[/]" if stats.errors else "")
+        + (f"; [red]{stats.unchecked} answers the verifier could not check[/]" if stats.unchecked else "")
         + f" (verifier {check.name})"
     )
-    if stats.errors:
+    if stats.errors or stats.unchecked:
         raise typer.Exit(1)
 
 

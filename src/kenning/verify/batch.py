@@ -27,6 +27,7 @@ class VerifyStats:
     lines: int = 0
     claims: int = 0
     errors: int = 0
+    unchecked: int = 0  # answers the verifier could not judge at all (e.g. an unreachable LLM): no verdicts written
     labels: Counter = field(default_factory=Counter)
 
 
@@ -73,7 +74,12 @@ def verify_jsonl(
             sink.write(json.dumps({"id": rid, "line": n, "error": str(exc)}, ensure_ascii=False) + "\n")
             continue
         claims = claims_or_whole(answer)
-        verdicts = verifier.verify(claims, sources).verdicts if claims else ()
+        checked = verifier.verify(claims, sources) if claims else None
+        if checked is not None and checked.failed:  # placeholders are not judgements: never write them as verdicts
+            stats.unchecked += 1
+            sink.write(json.dumps({"id": rid, "line": n, "error": f"not checked: {checked.failed}"}) + "\n")
+            continue
+        verdicts = checked.verdicts if checked is not None else ()
         stats.claims += len(verdicts)
         stats.labels.update(v.label for v in verdicts)
         out = {
