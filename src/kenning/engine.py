@@ -582,39 +582,6 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
                     self._embedder = None
                 self._reranker = False
 
-    def collections(self) -> list[str]:
-        return list_collections(self.home)
-
-    def repair(self) -> list[str]:
-        """Rebuild what can be rebuilt of a damaged collection (see :mod:`kenning.index.repair`); returns what was
-        done, one line each."""
-        from .index.repair import repair_collection
-
-        with self._writer:
-            done = repair_collection(self.home, self.collection_name, self.config)
-        self._forget_collection()
-        return done
-
-    def info(self) -> dict[str, Any]:
-        """The collection's size and settings, as of its latest published snapshot."""
-        col = self.collection()
-        col.snapshot()  # reads the manifest again if a writer has published since; raises if the snapshot is damaged
-        docs, chunks = col.catalog.counts()
-        stale = col.is_stale()
-        return {
-            "collection": col.name,
-            "folder": str(col.folder),
-            "documents": docs,
-            "chunks": chunks,
-            "embedder": col.manifest["embedder"],
-            "chunking": col.manifest["chunking"],
-            "context": col.manifest.get("context"),
-            "snapshot": col.manifest.get("snapshot"),
-            "reranker": col.manifest.get("reranker"),
-            "stale": stale,
-            **({"note": _STALE} if stale else {}),
-        }
-
     def _forget_collection(self) -> None:
         """Close the readers' collection (after the collection was deleted); the next read opens it afresh."""
         with self._lock:
@@ -632,9 +599,3 @@ class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
                 self._llm.close()
                 self._llm = False
                 self._llm_reranker = None
-
-
-_STALE = (
-    "the catalog holds changes the published snapshot does not (a writer is at work, or was interrupted); searches "
-    "answer from the snapshot until the next kenning index, or kenning index --repair, publishes them"
-)

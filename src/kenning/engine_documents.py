@@ -1,12 +1,14 @@
-"""The documents of a collection, as the doors list, show and remove them (a part of :class:`kenning.Engine`)."""
+"""A collection as a whole and its documents, as the doors list, show, repair and remove them (a part of
+:class:`kenning.Engine`)."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .index import Collection
+from .index import Collection, list_collections
 from .index.catalog import DocumentRow
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ class DocumentsMixin:
     home: Path
     collection_name: str
     config: KenningConfig
+    _writer: threading.Lock
 
     def collection(self) -> Collection: ...
 
@@ -52,3 +55,42 @@ class DocumentsMixin:
         with self._writing() as writer:
             writer.delete()
             self._forget_collection()
+
+    def collections(self) -> list[str]:
+        return list_collections(self.home)
+
+    def repair(self) -> list[str]:
+        """Rebuild what can be rebuilt of a damaged collection (see :mod:`kenning.index.repair`); returns what was
+        done, one line each."""
+        from .index.repair import repair_collection
+
+        with self._writer:
+            done = repair_collection(self.home, self.collection_name, self.config)
+        self._forget_collection()
+        return done
+
+    def info(self) -> dict[str, Any]:
+        """The collection's size and settings, as of its latest published snapshot."""
+        col = self.collection()
+        col.snapshot()  # reads the manifest again if a writer has published since; raises if the snapshot is damaged
+        docs, chunks = col.catalog.counts()
+        stale = col.is_stale()
+        return {
+            "collection": col.name,
+            "folder": str(col.folder),
+            "documents": docs,
+            "chunks": chunks,
+            "embedder": col.manifest["embedder"],
+            "chunking": col.manifest["chunking"],
+            "context": col.manifest.get("context"),
+            "snapshot": col.manifest.get("snapshot"),
+            "reranker": col.manifest.get("reranker"),
+            "stale": stale,
+            **({"note": _STALE} if stale else {}),
+        }
+
+
+_STALE = (
+    "the catalog holds changes the published snapshot does not (a writer is at work, or was interrupted); searches "
+    "answer from the snapshot until the next kenning index, or kenning index --repair, publishes them"
+)
