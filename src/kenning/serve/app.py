@@ -9,11 +9,11 @@ The OpenAPI page is at ``/docs``; the OpenAI-compatible chat endpoint is in :mod
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-import logging
 import shutil
-import threading
-from collections.abc import AsyncIterator, Callable
+import types
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,18 +35,25 @@ from ..errors import (
     ProviderError,
     StorageError,
 )
-from ..types import Answer
 from .auth import caller, require
 from .jobs import Job, Jobs, progress_key
 from .keys import ApiKey, KeyStore
 from .pool import Engines
-from .uploads import TooLarge, receive, safe_name, upload_folder
-from .views import answer_json, document_json, hit_json, usage_json
+from .uploads import TooLarge, receive, safe_name, upload_folder, uploads_root
+from .views import answer_events, answer_json, document_json, hit_json, usage_json
 
 __all__ = ["create_app", "ServerSettings"]
 
-log = logging.getLogger("kenning.serve")
 _UI = Path(__file__).parent / "ui"
+# A kenning error's HTTP status: the first entry it is an instance of (subclasses before their bases), else 500.
+_STATUS: tuple[tuple[type[KenningError] | types.UnionType, int], ...] = (
+    (CollectionNotFound, 404),
+    (IndexLockedError, 409),
+    (TooLarge, 413),
+    (StorageError, 507),  # the disk is full, read-only or not writable: the file is named
+    (ProviderError, 502),
+    (ConfigError | InputError, 400),
+)
 
 
 @dataclass(frozen=True)
@@ -116,27 +123,13 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
     app.state.settings = settings
     app.state.engines = engines
     app.state.keys = KeyStore(data / "keys.json")
-    uploads = str(upload_folder(data, "x").parent.resolve())  # sources under it are shown as uploads/…
+    uploads = str(uploads_root(data).resolve())  # sources under it are shown as uploads/…
     app.state.uploads = uploads
     app.state.jobs = Jobs(lambda name, folder, progress: engines.get(name).index([folder], progress=progress))
 
     @app.exception_handler(KenningError)
     async def kenning_error(request: Request, exc: KenningError) -> JSONResponse:
-        status = (
-            404
-            if isinstance(exc, CollectionNotFound)
-            else 409
-            if isinstance(exc, IndexLockedError)
-            else 413
-            if isinstance(exc, TooLarge)
-            else 507
-            if isinstance(exc, StorageError)  # the disk is full, read-only or not writable: the file is named
-            else 502
-            if isinstance(exc, ProviderError)
-            else 400
-            if isinstance(exc, ConfigError | InputError)
-            else 500
-        )
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
 
     def engine_for(key: ApiKey, name: str, scope: str = "read"):
@@ -198,10 +191,10 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
         doc = engine.document(doc_id)
         if doc is None:
             raise HTTPException(404, f"no document {doc_id!r} in {name!r}")
-        uploads = upload_folder(data, name).resolve()
+        folder = upload_folder(data, name).resolve()
         for source in doc.sources:  # an uploaded file goes too, or the next upload job would index it again
             path = Path(source)
-            if path.parent.resolve() == uploads:
+            if path.parent.resolve() == folder:
                 path.unlink(missing_ok=True)
         removed = engine.remove_documents([doc_id])
         return {"deleted": doc_id, "chunks_removed": removed}
@@ -224,7 +217,7 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
         folder = upload_folder(data, name)
         path, size = await receive(request.stream(), folder, filename, limit=limit)
         job = app.state.jobs.submit(name, folder, [path.name])
-        return {"file": path.name, "bytes": size, "job": _plain(job)}
+        return {"file": path.name, "bytes": size, "job": dataclasses.asdict(job)}
 
     # -- jobs -----------------------------------------------------------------------------------------------------
 
@@ -236,11 +229,11 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
 
     @app.get("/api/jobs", tags=["documents"])
     def jobs(key: Caller, collection: str | None = None) -> list[dict[str, Any]]:
-        return [_plain(j) for j in app.state.jobs.list(collection) if key.sees(j.collection)]
+        return [dataclasses.asdict(j) for j in app.state.jobs.list(collection) if key.sees(j.collection)]
 
     @app.get("/api/jobs/{job_id}", tags=["documents"])
     def job(job_id: str, key: Caller) -> dict[str, Any]:
-        return _plain(job_for(key, job_id))
+        return dataclasses.asdict(job_for(key, job_id))
 
     @app.get("/api/jobs/{job_id}/events", tags=["documents"])
     async def job_events(job_id: str, key: Caller) -> EventSourceResponse:
@@ -250,7 +243,7 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
         async def events() -> AsyncIterator[dict[str, str]]:
             job: Job | None = current
             while job is not None:
-                yield {"event": "progress", "data": json.dumps(_plain(job))}
+                yield {"event": "progress", "data": json.dumps(dataclasses.asdict(job))}
                 if job.state in ("done", "failed"):
                     return
                 job = await asyncio.to_thread(app.state.jobs.wait_change, job_id, progress_key(job), 10.0)
@@ -292,7 +285,7 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
             answer = await asyncio.to_thread(engine.ask, body.question, **options)
             return answer_json(answer, uploads)
         return EventSourceResponse(
-            _answer_events(lambda on_token: engine.ask(body.question, on_token=on_token, **options), uploads)
+            answer_events(lambda on_token: engine.ask(body.question, on_token=on_token, **options), uploads)
         )
 
     # -- reports and UI -------------------------------------------------------------------------------------------
@@ -330,47 +323,3 @@ def create_app(settings: ServerSettings, *, engines: Engines | None = None) -> F
             return RedirectResponse("/ui/")
 
     return app
-
-
-async def _answer_events(
-    run: Callable[[Callable[[str], None]], Answer], uploads: str | None = None
-) -> AsyncIterator[dict[str, str]]:
-    """Run ``run(on_token)`` on a worker thread and relay its tokens, then its answer, as server-sent events."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    streamed = threading.Event()
-
-    def on_token(text: str) -> None:
-        streamed.set()
-        loop.call_soon_threadsafe(queue.put_nowait, ("token", text))
-
-    def work() -> None:
-        try:
-            result: tuple[str, Any] = ("answer", run(on_token))
-        except KenningError as exc:
-            result = ("error", {"detail": str(exc), "error": type(exc).__name__})
-        except Exception as exc:  # the stream must end with an event, not a dropped connection
-            log.exception("ask failed")
-            result = ("error", {"detail": f"internal error: {type(exc).__name__}: {exc}", "error": "InternalError"})
-        loop.call_soon_threadsafe(queue.put_nowait, result)
-
-    task = loop.run_in_executor(None, work)
-    while True:
-        kind, value = await queue.get()
-        if kind == "token":
-            yield {"event": "token", "data": json.dumps({"text": value})}
-            continue
-        if kind == "answer":
-            if not streamed.is_set():  # an extractive answer is not streamed: send its text as one token
-                yield {"event": "token", "data": json.dumps({"text": value.text})}
-            yield {"event": "answer", "data": json.dumps(answer_json(value, uploads))}
-        else:
-            yield {"event": "error", "data": json.dumps(value)}
-        break
-    await task
-
-
-def _plain(value: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value

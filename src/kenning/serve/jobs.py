@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import KenningError
+from ..types import IndexReport
 
 __all__ = ["Job", "Jobs"]
 
@@ -48,7 +49,7 @@ class Job:
 class Jobs:
     """Runs ``index(collection, folder, progress)`` for each job, serially per collection."""
 
-    def __init__(self, index: Callable[[str, Path, Callable[[str, int, int | None], None]], Any]) -> None:
+    def __init__(self, index: Callable[[str, Path, Callable[[str, int, int | None], None]], IndexReport]) -> None:
         self._index = index
         self._jobs: dict[str, Job] = {}
         self._queues: dict[str, queue.Queue[tuple[Job, Path] | None]] = {}
@@ -123,7 +124,7 @@ class Jobs:
                     job, state="failed", error=f"internal error: {type(exc).__name__}: {exc}", finished=time.time()
                 )
             else:
-                self._set(job, state="done", report=_plain(report), finished=time.time())
+                self._set(job, state="done", report=dataclasses.asdict(report), finished=time.time())
 
     def close(self) -> None:
         with self._lock:
@@ -134,9 +135,3 @@ class Jobs:
 
 def progress_key(job: Job) -> tuple:
     return (job.state, job.stage, job.done, job.total, len(job.files))
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value

@@ -264,7 +264,7 @@ def build_server(engines: Engines, *, collection: str = "default", mode: str | N
         name, engine = engine_for(collection)
         with _kenning_errors():
             answer = engine.ask(question, mode=mode)
-            result = _ask_result(name, engine, answer)
+            result = _ask_result(name, answer)
         return _result(result, _ask_text(result))
 
     @server.tool(
@@ -360,25 +360,23 @@ def _search_hit(collection: str, hit: Hit) -> SearchHitOut:
     return SearchHitOut(**_chunk(collection, hit).model_dump(), rank=hit.rank, score=round(float(hit.score), 6))
 
 
-def _ask_result(collection: str, engine: Engine, answer: Answer) -> AskResult:
+def _ask_result(collection: str, answer: Answer) -> AskResult:
     numbers = {c.chunk_id: c.number for c in answer.citations}
-    citations = []
-    for c in answer.citations:
-        hit = engine.fetch_chunk(c.chunk_id)  # the chunk's offsets in its document
-        citations.append(
-            CitationOut(
-                number=c.number,
-                chunk_id=c.chunk_id,
-                uri=chunk_uri(collection, c.chunk_id),
-                title=c.title,
-                source=c.source,
-                heading_path=list(c.heading_path),
-                start=hit.start if hit else None,
-                end=hit.end if hit else None,
-                text=c.text,
-                cited=c.cited,
-            )
+    citations = [
+        CitationOut(
+            number=c.number,
+            chunk_id=c.chunk_id,
+            uri=chunk_uri(collection, c.chunk_id),
+            title=c.title,
+            source=c.source,
+            heading_path=list(c.heading_path),
+            start=c.start,  # a citation carries its chunk's offsets in the document
+            end=c.end,
+            text=c.text,
+            cited=c.cited,
         )
+        for c in answer.citations
+    ]
     verdicts = [
         VerdictOut(
             label=v.label,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..engine import Engine
 from .auth import caller
 from .keys import ApiKey
-from .views import answer_json
+from .views import answer_events, answer_json
 
 __all__ = ["add_openai_routes", "sources_footer"]
 
@@ -118,10 +118,8 @@ def _chunk(ident: str, made: int, model: str, delta: dict, finish: Literal["stop
 async def _stream(
     engine: Engine, question: str, model: str, ident: str, made: int, uploads: str | None
 ) -> AsyncIterator[str]:
-    from .app import _answer_events
-
     yield _chunk(ident, made, model, {"role": "assistant", "content": ""})
-    async for event in _answer_events(lambda on_token: engine.ask(question, on_token=on_token), uploads):
+    async for event in answer_events(lambda on_token: engine.ask(question, on_token=on_token), uploads):
         data = json.loads(event["data"])
         if event["event"] == "token":
             yield _chunk(ident, made, model, {"content": data["text"]})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["safe_name", "receive", "TooLarge", "upload_folder"]
+__all__ = ["safe_name", "receive", "TooLarge", "upload_folder", "uploads_root"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}$")
 
@@ -41,9 +41,14 @@ def safe_name(name: str) -> str:
     return name
 
 
+def uploads_root(data: Path) -> Path:
+    """Where every collection's uploads live: ``<data>/uploads/``."""
+    return data / "uploads"
+
+
 def upload_folder(data: Path, collection: str) -> Path:
     """Where a collection's uploads live: ``<data>/uploads/<collection>/``."""
-    return data / "uploads" / collection
+    return uploads_root(data) / collection
 
 
 async def receive(chunks: AsyncIterator[bytes], folder: Path, name: str, *, limit: int) -> tuple[Path, int]:

@@ -3,16 +3,34 @@
 Every offset is a character offset into the source document's text (``GET …/documents/{doc_id}`` returns it):
 a citation's ``start``/``end`` bound the cited chunk, a verdict's ``evidence_start``/``evidence_end`` the quote that
 decided it (when the quote is found in its chunk), and a verdict's ``start``/``end`` its claim in the answer text.
+:func:`answer_events` streams an answer as server-sent events, for ``/ask`` and the OpenAI-compatible endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ..errors import KenningError
 from ..types import Answer, Citation, Hit, Usage, Verdict
 
-__all__ = ["hit_json", "answer_json", "usage_json", "citation_json", "verdict_json", "document_json", "shown_source"]
+log = logging.getLogger("kenning.serve")
+
+__all__ = [
+    "answer_events",
+    "hit_json",
+    "answer_json",
+    "usage_json",
+    "citation_json",
+    "verdict_json",
+    "document_json",
+    "shown_source",
+]
 
 
 def shown_source(source: str, uploads: str | None) -> str:
@@ -85,3 +103,41 @@ def answer_json(answer: Answer, uploads: str | None = None) -> dict[str, Any]:
         "seconds": round(answer.seconds, 4),
         "notes": list(answer.notes),
     }
+
+
+async def answer_events(
+    run: Callable[[Callable[[str], None]], Answer], uploads: str | None = None
+) -> AsyncIterator[dict[str, str]]:
+    """Run ``run(on_token)`` on a worker thread and relay its tokens, then its answer, as server-sent events."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    streamed = threading.Event()
+
+    def on_token(text: str) -> None:
+        streamed.set()
+        loop.call_soon_threadsafe(queue.put_nowait, ("token", text))
+
+    def work() -> None:
+        try:
+            result: tuple[str, Any] = ("answer", run(on_token))
+        except KenningError as exc:
+            result = ("error", {"detail": str(exc), "error": type(exc).__name__})
+        except Exception as exc:  # the stream must end with an event, not a dropped connection
+            log.exception("ask failed")
+            result = ("error", {"detail": f"internal error: {type(exc).__name__}: {exc}", "error": "InternalError"})
+        loop.call_soon_threadsafe(queue.put_nowait, result)
+
+    task = loop.run_in_executor(None, work)
+    while True:
+        kind, value = await queue.get()
+        if kind == "token":
+            yield {"event": "token", "data": json.dumps({"text": value})}
+            continue
+        if kind == "answer":
+            if not streamed.is_set():  # an extractive answer is not streamed: send its text as one token
+                yield {"event": "token", "data": json.dumps({"text": value.text})}
+            yield {"event": "answer", "data": json.dumps(answer_json(value, uploads))}
+        else:
+            yield {"event": "error", "data": json.dumps(value)}
+        break
+    await task
