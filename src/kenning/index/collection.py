@@ -309,10 +309,14 @@ class Collection:
                     raise IndexError_(f"{exc}. {_catalog_way_out(self.name, self.catalog.path)}") from None
                 self.catalog, self._catalog_stamp = catalog, catalog_stamp  # the old one closes when unused
             if stamp != self._stamp:
-                if stamp is None:
-                    raise CollectionNotFound(f"collection {self.name!r} was deleted ({path} is gone)")
-                self.manifest, self._stamp = read_manifest(path), stamp
+                self._reread(path, stamp)
         return self.manifest
+
+    def _reread(self, path: Path, stamp: tuple[int, int] | None) -> None:
+        """Take the manifest at ``path`` whose ``stat`` gave ``stamp`` (the caller holds ``_reload``)."""
+        if stamp is None:
+            raise CollectionNotFound(f"collection {self.name!r} was deleted ({path} is gone)")
+        self.manifest, self._stamp = read_manifest(path), stamp
 
     def snapshot(self) -> Snapshot | None:
         """The published snapshot, as of the manifest on disk now.
@@ -333,10 +337,7 @@ class Collection:
             for attempt in range(8):
                 if attempt:
                     path = self.folder / "manifest.json"
-                    stamp = _stamp(path)
-                    if stamp is None:
-                        raise CollectionNotFound(f"collection {self.name!r} was deleted ({path} is gone)")
-                    self.manifest, self._stamp = read_manifest(path), stamp
+                    self._reread(path, _stamp(path))
                 published = self.manifest.get("snapshot")
                 if published is None:
                     return None
