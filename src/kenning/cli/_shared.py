@@ -28,6 +28,7 @@ __all__ = [
     "resolve_home",
     "emit_json",
     "llm_stage",
+    "LOOPBACK",
 ]
 
 app = typer.Typer(
@@ -43,6 +44,9 @@ train_app = typer.Typer(help="Train kenning's own models from data it has.", no_
 app.add_typer(train_app, name="train")
 
 err = Console(stderr=True)
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+"""Host names a server may bind without serving other machines (kenning serve, kenning mcp --http)."""
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", envvar="KENNING_HOME", help="Index folder (default ~/.kenning).")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, check_choice
-from ._shared import CollectionOpt, HomeOpt, LlmOpt, app, err, home_and_config
+from ._shared import LOOPBACK, CollectionOpt, HomeOpt, LlmOpt, app, err, home_and_config
 
 ANSWER_MODES = ("auto", "generate", "extractive")
 
@@ -34,7 +34,7 @@ def mcp_cmd(
     """
     if mode is not None:
         check_choice("--mode", mode, ANSWER_MODES)
-    if http and host not in ("127.0.0.1", "::1", "localhost"):
+    if http and host not in LOOPBACK:
         raise ConfigError(
             f"--host {host}: the MCP HTTP transport has no API keys, so it serves this machine (loopback) only; "
             "remote clients use kenning serve with keys"

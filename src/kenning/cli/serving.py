@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, MissingExtraError
-from ._shared import HomeOpt, JsonOpt, LlmOpt, app, emit_json, err, home_and_config, resolve_home
+from ._shared import LOOPBACK, HomeOpt, JsonOpt, LlmOpt, app, emit_json, err, home_and_config, resolve_home
 
 keys_app = typer.Typer(help="API keys for kenning serve: made once, stored hashed, scoped to collections.")
 app.add_typer(keys_app, name="keys")
-
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _store(home: Path | None):
@@ -51,9 +49,9 @@ def serve(
     except ImportError as exc:
         raise MissingExtraError(f"kenning serve needs its extra: pip install 'kenning[serve]' ({exc})") from None
     h, cfg = home_and_config(home, llm)
-    if public and host in _LOOPBACK:
+    if public and host in LOOPBACK:
         host = "0.0.0.0"
-    if host not in _LOOPBACK and not public:
+    if host not in LOOPBACK and not public:
         raise ConfigError(f"--host {host} exposes the server beyond this machine: add --public (and make API keys)")
     if public and not _store(h):
         raise ConfigError(
