@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
-from ..providers.llm.fence import neutralise_markers
+from ..providers.llm.fence import MARKER, neutralise_markers
 
 __all__ = ["CITATION", "NOT_IN_SOURCES", "cited_numbers", "resolve_citations", "neutralise_markers"]
 
-CITATION = re.compile(r"\s*\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+CITATION = re.compile(r"\s*" + MARKER.pattern)
 """A citation marker: ``[3]``, ``[1, 2]``, ``[2-4]``, with the space before it."""
 _CITATION_RUN = re.compile(rf"(?:{CITATION.pattern})+")
 

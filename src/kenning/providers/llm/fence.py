@@ -40,6 +40,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "UNTRUSTED_RULE",
+    "MARKER",
     "OPEN",
     "CLOSE",
     "neutralise",
@@ -66,7 +67,8 @@ _NAMES = r"documents?|sources?|chunks?|passages?|system|instructions?|untrusted"
 _TAG = re.compile(rf"{_LT}\s*(/?)\s*({_NAMES})\b(?:[^<>＜＞&\n]*{_GT})?", re.I)
 _CONTROL = re.compile(rf"{_LT}\s*\|([^|<>\n]{{0,40}})\|\s*{_GT}|{_LT}(/?s){_GT}|\[(/?INST)\]|<<(/?SYS)>>", re.I)
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+"""A citation marker, ``[3]`` or ``[1, 2]``: what the answer parser reads, so what a document may not carry."""
 
 
 def _control(m: re.Match[str]) -> str:
@@ -83,7 +85,7 @@ def neutralise_markers(text: str) -> str:
     >>> neutralise_markers("as shown in [3] and [1, 2]")
     'as shown in (3) and (1, 2)'
     """
-    return _MARKER.sub(r"(\1)", text)
+    return MARKER.sub(r"(\1)", text)
 
 
 def neutralise(text: str) -> str:
