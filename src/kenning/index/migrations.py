@@ -82,4 +82,65 @@ MIGRATIONS: list[str] = [
     """
     INSERT OR IGNORE INTO state VALUES ('catalog_id', lower(hex(randomblob(16))));
     """,
+    # 4: graphs over the chunks (issue 12). Both the concept graph (LazyGraphRAG: noun-phrase concepts, no LLM) and
+    # the GraphRAG entity graph (LLM-extracted) live here, told apart by ``kind``; every node, edge and community keeps
+    # the chunk ids it came from. They are derived data: rebuilt in one transaction, never bumping data_version, and
+    # graph_builds records the data_version each was built from (older than the chunks: stale). chunk_concepts caches
+    # each chunk's concepts by extractor and text, so an update re-reads only changed chunks; llm_calls caches every
+    # GraphRAG call by content (prompt version, model, input), so a changed setting re-pays only for what changed.
+    """
+    CREATE TABLE chunk_concepts (
+        key      TEXT PRIMARY KEY,          -- blake2b(extractor name and version, chunk text)
+        concepts TEXT NOT NULL              -- JSON list of the chunk's normalised concepts
+    );
+    CREATE TABLE graph_nodes (
+        kind        TEXT NOT NULL,          -- concept | entity
+        id          INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        description TEXT NOT NULL,
+        weight      REAL NOT NULL,
+        chunk_ids   TEXT NOT NULL,          -- JSON list of chunk ids
+        PRIMARY KEY (kind, id)
+    );
+    CREATE TABLE graph_edges (
+        kind        TEXT NOT NULL,
+        a           INTEGER NOT NULL,
+        b           INTEGER NOT NULL,
+        weight      REAL NOT NULL,
+        count       INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        chunk_ids   TEXT NOT NULL,          -- JSON list of chunk ids
+        PRIMARY KEY (kind, a, b)
+    );
+    CREATE TABLE graph_communities (
+        kind      TEXT NOT NULL,
+        id        INTEGER NOT NULL,
+        level     INTEGER NOT NULL,
+        parent    INTEGER,                  -- NULL at the top level
+        title     TEXT NOT NULL,
+        node_ids  TEXT NOT NULL,            -- JSON list of graph_nodes ids
+        chunk_ids TEXT NOT NULL,            -- JSON list of chunk ids
+        report    TEXT NOT NULL,            -- JSON object (GraphRAG's community report), {} when none
+        PRIMARY KEY (kind, id)
+    );
+    CREATE TABLE graph_builds (
+        kind         TEXT PRIMARY KEY,
+        data_version INTEGER NOT NULL,      -- the catalog's data_version the graph was built from
+        settings     TEXT NOT NULL,         -- JSON
+        stats        TEXT NOT NULL,         -- JSON: counts, seconds, LLM calls and tokens
+        created_at   REAL NOT NULL
+    );
+    CREATE TABLE llm_calls (
+        key               TEXT PRIMARY KEY, -- blake2b(prompt name and version, model, typed input)
+        prompt            TEXT NOT NULL,    -- prompt name@version
+        model             TEXT NOT NULL,
+        output            TEXT NOT NULL,    -- the reply's text
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cost_usd          REAL,             -- NULL: the model's price is unknown
+        seconds           REAL NOT NULL,
+        created_at        REAL NOT NULL
+    );
+    """,
 ]
