@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = [
+    "GraphConfig",
     "IngestConfig",
     "ChunkingConfig",
     "ContextConfig",
@@ -258,6 +259,30 @@ class AnswerConfig(_Stage):
     )
 
 
+class GraphConfig(_Stage):
+    """``[graph]``: the concept graph LazyGraphRAG searches, the search's budget, and GraphRAG's LLM build."""
+
+    build: bool = Field(False, description="Build the concept graph at index time and keep it up to date after.")
+    extractor: str = Field("spacy", min_length=1, description="Concept extractor (see kenning.graph.concepts).")
+    min_df: int = Field(2, ge=1, description="Concepts in fewer chunks than this are dropped.")
+    max_df: float = Field(0.05, gt=0, le=1, description="Concepts in more than this share of the chunks are dropped.")
+    max_community_size: int = Field(
+        40, ge=2, description="A community with more concepts than this is split again at the next level."
+    )
+    seed: int = Field(0, description="Seed of the community detection (same seed, same communities).")
+    budget: int = Field(60, ge=0, le=10_000, description="LazyGraphRAG: relevance tests per question.")
+    relevance: Literal["auto", "similarity", "reranker", "llm"] = Field(
+        "auto",
+        description="LazyGraphRAG's relevance test: auto (the configured LLM's yes/no, else the collection's tuned "
+        "reranker, else sentence similarity), or one by name.",
+    )
+    llm_model: str = Field(
+        "", description="GraphRAG: the model for extraction and reports (provider:model); empty: the [llm] one."
+    )
+    gleanings: int = Field(0, ge=0, le=5, description="GraphRAG: extra extraction passes asking what was missed.")
+    community_level: int = Field(1, ge=0, description="GraphRAG global search: the community level whose reports map.")
+
+
 class KenningConfig(_Stage):
     """All stages together."""
 
@@ -271,6 +296,7 @@ class KenningConfig(_Stage):
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LLMConfig = LLMConfig()
     answer: AnswerConfig = AnswerConfig()
+    graph: GraphConfig = GraphConfig()
     collections: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict,
         description="Per-collection settings that win over the stages above: [collections.NAME.retrieval] …",
