@@ -17,7 +17,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -67,11 +67,14 @@ class Recorded:
 class FakeLLMServer:
     """The server: ``reply(...)`` queues answers (given in order, one per request), ``requests`` records requests.
 
-    With nothing queued it answers 418 so a test that forgot a reply fails loudly rather than hanging.
+    With nothing queued it asks ``responder`` (when set) for a reply to the request, so a test can answer by content
+    (one canned reply per prompt, in whatever order the client asks); else it answers 418 so a test that forgot a
+    reply fails loudly rather than hanging.
     """
 
     def __init__(self) -> None:
         self.replies: queue.Queue[Reply] = queue.Queue()
+        self.responder: Callable[[Recorded], Reply] | None = None
         self.requests: list[Recorded] = []
         self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -113,13 +116,17 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
-            server.requests.append(
-                Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+            recorded = Recorded(
+                "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
             )
+            server.requests.append(recorded)
             try:
                 reply = server.replies.get_nowait()
             except queue.Empty:
-                reply = Reply(418, {"error": {"message": "test server: no reply scripted", "type": "test"}})
+                if server.responder is not None:
+                    reply = server.responder(recorded)
+                else:
+                    reply = Reply(418, {"error": {"message": "test server: no reply scripted", "type": "test"}})
             if reply.delay and server.stopping.wait(reply.delay):
                 return
             try:
