@@ -38,6 +38,7 @@ __all__ = [
     "cached_llm_call",
     "put_llm_call",
     "llm_call_totals",
+    "context_call_totals",
     "chunk_concept_keys",
     "drop_concepts",
 ]
@@ -196,5 +197,18 @@ def llm_call_totals(catalog: Catalog, prompt_prefix: str = "") -> dict[str, floa
         "SELECT count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
         "coalesce(sum(cost_usd), 0), coalesce(sum(seconds), 0) FROM llm_calls WHERE prompt LIKE ? || '%'",
         (prompt_prefix,),
+    ).fetchone()
+    return dict(zip(("calls", "prompt_tokens", "completion_tokens", "cost_usd", "seconds"), row, strict=True))
+
+
+def context_call_totals(catalog: Catalog, model: str | None = None) -> dict[str, float]:
+    """Calls, tokens, money and seconds of the LLM-written chunk contexts cached in the ``contexts`` table (migration
+    2), for ``model`` or all models: what contextual chunks have cost so far, which the cost advisor sets beside its
+    estimate (kept here with :func:`llm_call_totals`, so the advisor reads every recorded LLM spend from one place)."""
+    where, params = ("WHERE model = ?", (model,)) if model is not None else ("", ())
+    row = catalog.conn.execute(
+        "SELECT count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
+        f"coalesce(sum(cost_usd), 0), coalesce(sum(seconds), 0) FROM contexts {where}",
+        params,
     ).fetchone()
     return dict(zip(("calls", "prompt_tokens", "completion_tokens", "cost_usd", "seconds"), row, strict=True))
