@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Unpack
 from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .engine_context import ContextMixin
 from .engine_documents import DocumentsMixin
+from .engine_graphrag import GraphRAGMixin
 from .engine_models import ModelsMixin
 from .errors import CollectionNotFound, ConfigError, IndexError_, InputError, ProviderError, storage_error
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
@@ -76,7 +77,7 @@ class SearchResult(NamedTuple):
     notes: list[str]
 
 
-class Engine(DocumentsMixin, ContextMixin, ModelsMixin):
+class Engine(DocumentsMixin, ContextMixin, GraphRAGMixin, ModelsMixin):
     """Index documents into a named collection and search it; safe to share between threads (one writer at a time).
 
     Settings come from ``config`` (or ``<home>/kenning.toml``). A collection remembers the embedder, chunking and
