@@ -30,6 +30,7 @@ from .engine_context import ContextMixin
 from .engine_documents import DocumentsMixin
 from .engine_graphrag import GraphRAGMixin
 from .engine_models import ModelsMixin
+from .engine_plan import PlanMixin
 from .errors import CollectionNotFound, ConfigError, IndexError_, InputError, ProviderError, storage_error
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
 from .generate.answer import Draft, extractive_draft, llm_draft
@@ -77,7 +78,7 @@ class SearchResult(NamedTuple):
     notes: list[str]
 
 
-class Engine(DocumentsMixin, ContextMixin, GraphRAGMixin, ModelsMixin):
+class Engine(DocumentsMixin, ContextMixin, GraphRAGMixin, PlanMixin, ModelsMixin):
     """Index documents into a named collection and search it; safe to share between threads (one writer at a time).
 
     Settings come from ``config`` (or ``<home>/kenning.toml``). A collection remembers the embedder, chunking and
