@@ -215,7 +215,10 @@ class PlanMixin:
             checks=checks,
             notes=(
                 f"one call per chunk: {left.line()}",
-                "checked per recorded call: the estimate for that many contexts against their recorded tokens",
+                *(
+                    ("checked per recorded call: the estimate for that many contexts against their tokens",)
+                    * bool(checks)
+                ),
             ),
         )
 
@@ -324,7 +327,10 @@ class PlanMixin:
             notes=(
                 *left.assumptions,
                 f"per query (global search): map over {where}, then one reduce call",
-                "checked against the last build's tokens with a first-build estimate (assumed rates, nothing cached)",
+                *(
+                    ("checked against the last build's tokens: a first-build estimate (assumed rates, nothing cached)",)
+                    * bool(checks)
+                ),
             ),
         )
 
