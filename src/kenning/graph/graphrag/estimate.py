@@ -42,6 +42,7 @@ class GraphRAGEstimate:
     seconds: float | None
     assumptions: tuple[str, ...]
     cached_calls: int = 0
+    per_prompt: tuple[tuple[str, int, int, int], ...] = ()  # (prompt id, calls, prompt tokens, completion tokens)
 
     @property
     def total_tokens(self) -> int:
@@ -137,36 +138,50 @@ def estimate_graphrag_build(
     (see the module for what is exact and what is assumed)."""
     rates = rates_from_history(history) if history else DEFAULT_RATES
     tok = get_tokenizer(tokenizer)
-    calls = cached_calls = 0
-    prompt = completion = 0.0
-    paid_chunks = 0
+    per: dict[str, list[float]] = {p.id: [0, 0.0, 0.0] for p in (EXTRACT, GLEAN, MERGE, REPORT)}
+    cached_calls = paid_chunks = 0
     for _chunk_id, text in chunks:
         inp = ExtractInput(text=text)
         if cached is not None and cached(call_key(EXTRACT, model, inp)):
             cached_calls += 1
             continue
         paid_chunks += 1
-        n = tok.count(text)
-        exact = _template(EXTRACT, inp, tokenizer)
-        calls += 1
-        prompt += exact * rates.extract_prompt_scale
-        completion += rates.extract_completion_per_token * n + rates.extract_completion_base
+        _add(per[EXTRACT.id], 1, _template(EXTRACT, inp, tokenizer) * rates.extract_prompt_scale,
+             rates.extract_completion_per_token * tok.count(text) + rates.extract_completion_base)  # fmt: skip
+        names = tok.count(", ".join(["an entity name"] * round(rates.entities_per_chunk)))
         for _ in range(config.gleanings):
-            names = ", ".join(["an entity name"] * round(rates.entities_per_chunk))
-            calls += 1
-            prompt += _template(GLEAN, GleanInput(text=text, found=[]), tokenizer) + tok.count(names)
-            completion += rates.glean_completion
+            glean = _template(GLEAN, GleanInput(text=text, found=[]), tokenizer) + names
+            _add(per[GLEAN.id], 1, glean, rates.glean_completion)
     merges = rates.merges_per_chunk * paid_chunks
     reports = rates.reports_per_chunk * paid_chunks
-    merge_base = _template(MERGE, _EMPTY[MERGE.id], tokenizer)
-    report_base = _template(REPORT, _EMPTY[REPORT.id], tokenizer)
-    calls += round(merges) + round(reports)
-    prompt += merges * (merge_base + rates.merge_prompt_extra) + reports * (report_base + rates.report_prompt_extra)
-    completion += merges * rates.merge_completion + reports * rates.report_completion
+    merge_in = _template(MERGE, _EMPTY[MERGE.id], tokenizer) + rates.merge_prompt_extra
+    report_in = _template(REPORT, _EMPTY[REPORT.id], tokenizer) + rates.report_prompt_extra
+    _add(per[MERGE.id], round(merges), merges * merge_in, merges * rates.merge_completion)
+    _add(per[REPORT.id], round(reports), reports * report_in, reports * rates.report_completion)
+    calls = int(sum(v[0] for v in per.values()))
+    prompt = sum(v[1] for v in per.values())
+    completion = sum(v[2] for v in per.values())
     p, c = round(prompt), round(completion)
-    money = 0.0 if model.startswith("local:") else (prices or PriceTable()).cost(model, p, c)
+    money = _money(model, p, c, prices or PriceTable())
     seconds = None if rates.seconds_per_token is None else round((p + c) * rates.seconds_per_token, 1)
-    return GraphRAGEstimate(calls, p, c, money, seconds, _assumptions(rates, config, cached_calls), cached_calls)
+    breakdown = tuple((k, int(v[0]), round(v[1]), round(v[2])) for k, v in per.items() if v[0])
+    return GraphRAGEstimate(
+        calls, p, c, money, seconds, _assumptions(rates, config, cached_calls), cached_calls, breakdown
+    )
+
+
+def _money(model: str, prompt: int, completion: int, prices: PriceTable) -> float | None:
+    """USD for the tokens: 0 for a local model; a ``provider:`` prefix (an LLM's name) is not part of the price key."""
+    if model.startswith("local:"):
+        return 0.0
+    spent = prices.cost(model, prompt, completion)
+    return spent if spent is not None or ":" not in model else prices.cost(model.split(":", 1)[1], prompt, completion)
+
+
+def _add(acc: list[float], calls: float, prompt: float, completion: float) -> None:
+    acc[0] += calls
+    acc[1] += prompt
+    acc[2] += completion
 
 
 def _assumptions(rates: Rates, config: GraphConfig, cached_calls: int) -> tuple[str, ...]:
