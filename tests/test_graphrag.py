@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from kenning.errors import ConfigError, IndexError_
-from kenning.graph.graphrag import PROMPTS, build_graphrag, estimate_graphrag_build, prompt_named
+from kenning.graph.graphrag import PROMPTS, estimate_graphrag_build, prompt_named
 from kenning.graph.graphrag.prompts import EXTRACT, GLEAN, LOCAL, MAP, MERGE, REDUCE, REPORT
 from kenning.index import graph_tables
+
 from .llm_servers import OPENAI, FakeLLMServer, Recorded, Reply, llm_server  # noqa: F401 - llm_server is a fixture
 
 _NAME = re.compile(r"\b[A-Z][A-Za-z]{2,}(?: [A-Z][A-Za-z]{2,})?\b")
@@ -75,7 +76,9 @@ class Script:
             }
             return _body(json.dumps(report))
         if kind == MAP.id:
-            return _body(json.dumps({"points": [{"description": "VACUUM reclaims storage.", "score": 80, "report": 1}]}))
+            return _body(
+                json.dumps({"points": [{"description": "VACUUM reclaims storage.", "score": 80, "report": 1}]})
+            )
         if kind == REDUCE.id:
             return _body("VACUUM reclaims storage occupied by dead tuples [1].")
         return _body("VACUUM FULL rewrites the entire contents of the table [1].")
@@ -254,4 +257,3 @@ def test_real_local_model_builds_a_small_graph(home: Path, tmp_path: Path, embed
     assert build.stats["calls_paid"] >= 2 and build.stats["prompt_tokens"] > 0
     assert eng.build_graphrag(llm=llm).stats["calls_paid"] == 0
     eng.close()
-
