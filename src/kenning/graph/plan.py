@@ -259,7 +259,7 @@ def _yes(value: bool) -> str:
 
 
 def decide(*, thematic: bool | None, reuse: bool | None, audit: bool | None) -> Decision:
-    """The design's three-question decision, read from :data:`RULES` (the first rule that matches wins).
+    """The design's three-question decision, read from :data:`RULES` (each answer matches exactly one rule).
 
     >>> decide(thematic=False, reuse=None, audit=None).mode
     'vector'
@@ -284,8 +284,8 @@ def decide(*, thematic: bool | None, reuse: bool | None, audit: bool | None) -> 
         i = keys.index(q)
         parts = []
         for value in (True, False):
-            reach = dict.fromkeys(MODE_TITLES[r.mode] for c, r in outcomes.items() if c[i] == value)
-            parts.append(f"{_yes(value)} → {' or '.join(reach)}")
+            reach = {r.mode for c, r in outcomes.items() if c[i] == value}
+            parts.append(f"{_yes(value)} → {' or '.join(MODE_TITLES[m] for m in MODES if m in reach)}")
         branches.append(f"{q}: {'; '.join(parts)}")
     answers = tuple((q, given[q]) for q in names)
     if len(modes) == 1:
