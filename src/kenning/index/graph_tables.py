@@ -39,6 +39,7 @@ __all__ = [
     "put_llm_call",
     "llm_call_totals",
     "context_call_totals",
+    "chunk_token_counts",
     "chunk_concept_keys",
     "drop_concepts",
 ]
@@ -212,3 +213,9 @@ def context_call_totals(catalog: Catalog, model: str | None = None) -> dict[str,
         params,
     ).fetchone()
     return dict(zip(("calls", "prompt_tokens", "completion_tokens", "cost_usd", "seconds"), row, strict=True))
+
+
+def chunk_token_counts(catalog: Catalog) -> dict[str, int]:
+    """chunk id → its token count as stored at index time (the collection's tokenizer): what the cost advisor sizes
+    LLM prompts with, without tokenizing the corpus again."""
+    return {chunk_id: int(n) for chunk_id, n in catalog.conn.execute("SELECT chunk_id, n_tokens FROM chunks")}
