@@ -90,15 +90,29 @@ def modularity(n_nodes: int, edges: Sequence[tuple[int, int, float]], communitie
     return float(graph.modularity(membership, weights=[float(w) for _, _, w in edges]))
 
 
-def _split(nodes: list[int], edges: Sequence[tuple[int, int, float]], seed: int) -> list[list[int]]:
-    """Leiden on the subgraph ``nodes`` induce, in the original numbering; one group when it will not split."""
+def _split(nodes: list[int], inner: list[tuple[int, int, float]], seed: int) -> list[list[int]]:
+    """Leiden on the subgraph ``nodes`` induce (``inner``: its edges), in the original numbering; one group when it
+    will not split."""
     local = {node: i for i, node in enumerate(nodes)}
-    inner = [(local[a], local[b], w) for a, b, w in edges if a in local and b in local]
+    numbered = [(local[a], local[b], w) for a, b, w in inner]
     for resolution in _RESOLUTIONS:
-        parts = leiden(len(nodes), inner, seed=seed, resolution=resolution)
+        parts = leiden(len(nodes), numbered, seed=seed, resolution=resolution)
         if len(parts) > 1:
             return [[nodes[i] for i in part] for part in parts]
     return [nodes]
+
+
+def _inner_edges(
+    groups: Sequence[Sequence[int]], edges: Sequence[tuple[int, int, float]]
+) -> list[list[tuple[int, int, float]]]:
+    """The edges inside each group (an edge between two groups is in none)."""
+    where = {node: i for i, group in enumerate(groups) for node in group}
+    out: list[list[tuple[int, int, float]]] = [[] for _ in groups]
+    for edge in edges:
+        g = where.get(edge[0])
+        if g is not None and where.get(edge[1]) == g:
+            out[g].append(edge)
+    return out
 
 
 def hierarchical_leiden(
@@ -116,17 +130,21 @@ def hierarchical_leiden(
         if not (0 <= a < n_nodes and 0 <= b < n_nodes):
             raise InputError(f"edge ({a}, {b}) names a node outside 0..{n_nodes - 1}")
     out: list[Cluster] = []
-    frontier: list[tuple[int | None, list[list[int]]]] = [(None, leiden(n_nodes, edges, seed=seed))]
+    Frontier = list[tuple[int | None, list[list[int]], Sequence[tuple[int, int, float]]]]
+    frontier: Frontier = [(None, leiden(n_nodes, edges, seed=seed), edges)]
     level = 0
     while frontier:
-        following: list[tuple[int | None, list[list[int]]]] = []
-        for parent, groups in frontier:
+        following: Frontier = []
+        for parent, groups, parent_edges in frontier:
+            big = [g for g in groups if len(g) > max_size]
+            inner = dict(zip(map(tuple, big), _inner_edges(big, parent_edges), strict=True)) if big else {}
             for group in groups:
                 cluster = Cluster(level, len(out), parent, tuple(group))
                 out.append(cluster)
                 if len(group) > max_size:
-                    parts = _split(group, edges, seed)
+                    group_edges = inner[cluster.nodes]
+                    parts = _split(group, group_edges, seed)
                     if len(parts) > 1:
-                        following.append((cluster.index, parts))
+                        following.append((cluster.index, parts, group_edges))
         frontier, level = following, level + 1
     return out
