@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Unpack
 from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .engine_context import ContextMixin
 from .engine_documents import DocumentsMixin
+from .engine_graph import GraphMixin
 from .engine_graphrag import GraphRAGMixin
 from .engine_models import ModelsMixin
 from .engine_plan import PlanMixin
@@ -78,7 +79,7 @@ class SearchResult(NamedTuple):
     notes: list[str]
 
 
-class Engine(DocumentsMixin, ContextMixin, GraphRAGMixin, PlanMixin, ModelsMixin):
+class Engine(DocumentsMixin, ContextMixin, GraphMixin, GraphRAGMixin, PlanMixin, ModelsMixin):
     """Index documents into a named collection and search it; safe to share between threads (one writer at a time).
 
     Settings come from ``config`` (or ``<home>/kenning.toml``). A collection remembers the embedder, chunking and
@@ -266,7 +267,7 @@ class Engine(DocumentsMixin, ContextMixin, GraphRAGMixin, PlanMixin, ModelsMixin
             self._writing(cfg, model=embedder.name, dim=embedder.dim) as col,
             closing(situator.llm if situator and context.llm_model else None),
         ):
-            return index_paths(
+            report = index_paths(
                 col,
                 paths,
                 ingest=cfg.ingest,
@@ -277,6 +278,8 @@ class Engine(DocumentsMixin, ContextMixin, GraphRAGMixin, PlanMixin, ModelsMixin
                 context=context,
                 situator=situator,
             )
+            self._graph_after_index(col, progress=progress)  # a collection with a concept graph keeps it current
+            return report
 
     def searcher(self) -> Searcher:
         col = self.collection()
