@@ -21,6 +21,10 @@ from ..generate.citations import CITATION, NOT_IN_SOURCES, cited_numbers
 __all__ = ["Claim", "Source", "split_claims", "claims_or_whole", "strip_attribution"]
 
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# a line that only names what follows (a Markdown heading, a bold line) asserts nothing; nor does a bold label before
+# a claim ("**Replication**: a standby replays WAL [1]." claims only what follows the label)
+_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*\n]+\*\*\s*:?)\s*$")
+_LABEL = re.compile(r"^\*\*[^*\n]{1,120}\*\*\s*(?::|—|–|-)\s*")
 _SOURCE_WORD = r"(?:the\s+)?(?:(?:first|second|third|fourth|fifth|sixth|provided|given|above|cited)\s+)?(?:sources?|documents?|passages?|context)(?:\s*\(?\d+\)?)?"
 # "According to the sources, X." / "X, as stated in the first source." / "The sources state that X.": the claim is X
 _ATTRIBUTION = (
@@ -85,14 +89,20 @@ def _spans(answer: str) -> list[tuple[int, int]]:
 
 
 def split_claims(answer: str) -> list[Claim]:
-    """The claims of ``answer``, in order."""
+    """The claims of ``answer``, in order; headings and bold labels are not claims.
+
+    >>> [c.text for c in split_claims("### Vacuum\\n- **Vacuum · autovacuum**: VACUUM reclaims storage [1].")]
+    ['VACUUM reclaims storage.']
+    """
     claims: list[Claim] = []
     pending: tuple[int, ...] = ()
     for s, e in _spans(answer):
         raw = answer[s:e]
+        if _HEADING_LINE.match(raw):
+            continue
         cites = tuple(n for m in CITATION.finditer(raw) for n in cited_numbers(m.group(1)))
         text = CITATION.sub("", raw)
-        text = strip_attribution(_LIST_MARK.sub("", text).strip())
+        text = strip_attribution(_LABEL.sub("", _LIST_MARK.sub("", text).strip()))
         if not re.search(r"[A-Za-z0-9]", text):
             pending = cites or pending  # a lone "[2]" after a sentence
             if pending and claims:
