@@ -73,10 +73,10 @@ def member_of(source: str) -> str:
 
     >>> member_of("/d/docs.tar.gz!/docker-doc/extend/config.md.gz")
     'docker-doc/extend/config.md'
-    >>> member_of("html/sql-select.html")
-    'html/sql-select.html'
+    >>> member_of("/home/me/docs/html/sql-select.html")  # a plain file: its path
+    '/home/me/docs/html/sql-select.html'
     """
-    member = source.rsplit("!/", 1)[-1].lstrip("/")
+    member = source.rsplit("!/", 1)[1].lstrip("/") if "!/" in source else source
     return member[:-3] if member.endswith(".gz") else member
 
 

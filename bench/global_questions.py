@@ -305,6 +305,16 @@ def win_rate(verdicts: list[tuple[str, str]]) -> float:
     return score / len(verdicts) if verdicts else float("nan")
 
 
+def first_position_rate(verdicts: list[tuple[str, str]]) -> float:
+    """Share of the non-tie judgements that went to the answer shown first: the judge's position bias.
+
+    >>> first_position_rate([("AB", "A"), ("BA", "A"), ("AB", "tie")])
+    1.0
+    """
+    decided = [w for _order, w in verdicts if w != "tie"]
+    return sum(w == "A" for w in decided) / len(decided) if decided else float("nan")
+
+
 def run_judge(args: argparse.Namespace) -> None:
     from kenning.config import LLMConfig
     from kenning.providers.llm import get_llm, parse_llm_spec
@@ -339,13 +349,19 @@ def run_judge(args: argparse.Namespace) -> None:
             "win_rate": {c: win_rate(v) for c, v in verdicts.items()},
             "verdicts": verdicts,
             "a_a": {c: {w: s.count(w) for w in ("A", "B", "tie")} for c, s in same.items()},
+            # the same answer in both slots: raw, the share of the second slot's wins (a fair judge: ties or ~0.5);
+            # through the two-order protocol it is 0.5 by construction when the judge is deterministic
             "a_a_win_rate": {c: win_rate([("AB", w) for w in s]) for c, s in same.items()},
+            "first_position_rate": {c: first_position_rate(v) for c, v in verdicts.items()},
         }
         results["corpora"][corpus] = out
-        rows = [[c, out["win_rate"][c], out["a_a_win_rate"][c], str(out["a_a"][c])] for c in CRITERIA]
+        rows = [
+            [c, out["win_rate"][c], out["first_position_rate"][c], out["a_a_win_rate"][c], str(out["a_a"][c])]
+            for c in CRITERIA
+        ]
         print_table(
             f"{corpus}: {other} against {base}, {len(pairs)} questions × 2 orders, judge {args.judge}",
-            ["criterion", f"{other} win rate", "A/A win rate", "A/A verdicts"],
+            ["criterion", f"{other} win rate", "picks first", "A/A win rate", "A/A verdicts"],
             rows,
         )
         for c in CRITERIA:

@@ -168,3 +168,15 @@ def test_real_archives(bench, shared_data) -> None:
     py = structure.load_structure("python")
     assert {"tutorial", "library", "reference", "c-api", "howto", "faq"} <= set(py.topics)
     assert py.coverage()["documents"] == 497
+
+
+def test_an_extractive_answer_is_scored_by_its_folders(bench, engine, small_corpus) -> None:
+    structure, gq = bench
+    members = [str(p) for p in sorted(small_corpus.rglob("*")) if p.is_file()]
+    gold = structure.parse_folders("small", members, depth=len(small_corpus.parts))
+    assert gold.topics == ("docker", "notes", "postgres")
+    assert gq.source_coverage(engine, gold) == {"indexed_sources": 5, "in_a_topic": 5, "unknown": 0}
+    answer = gq.SYSTEMS["hybrid"](engine, "What does VACUUM FULL do to a table?")
+    cov = structure.score_answer(answer, gold.topic_of_source)
+    assert answer.mode == "extractive" and cov.claims >= 1
+    assert "postgres" in cov.topics_supported and set(cov.topics_supported) <= set(cov.topics_cited)
