@@ -103,6 +103,7 @@ def test_the_decision_table_covers_every_answer_once() -> None:
     for thematic, reuse, audit in itertools.product((True, False), repeat=3):
         matching = [r for r in RULES if r.matches(thematic, reuse, audit)]
         assert len(matching) == 1, (thematic, reuse, audit)
+    assert decide(thematic=True, reuse=False, audit=None).branches == ("audit: either answer → LazyGraphRAG",)
     assert decide(thematic=None, reuse=None, audit=None).branches == (
         "thematic: yes → LazyGraphRAG or GraphRAG; no → vector",
         "reuse: yes → vector or LazyGraphRAG or GraphRAG; no → vector or LazyGraphRAG",
@@ -165,7 +166,7 @@ def test_kenning_plan_prints_the_table_and_the_decision(engine, home: Path) -> N
     )
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for title in ("vector", "contextual chunks", "LazyGraphRAG", "GraphRAG", "2,000 queries", "[llm.prices]"):
+    for title in ("vector", "contextual chunks", "LazyGraphRAG", "GraphRAG", "build + 2,000 queries", "[llm.prices]"):
         assert title in out
     assert "recommendation: LazyGraphRAG" in out and "audit: no" in out
 

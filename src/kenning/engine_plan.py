@@ -17,7 +17,6 @@ from .errors import InputError
 from .graph.plan import (
     MODE_TITLES,
     MODES,
-    REPORT_TOKENS,
     REUSE_QUERIES,
     Check,
     Decision,
@@ -31,6 +30,7 @@ from .graph.plan import (
     mean,
     priced,
     relevance_calls,
+    reports_expected,
 )
 from .providers.llm.base import LLM
 
@@ -45,19 +45,18 @@ __all__ = ["PlanMixin", "Plan", "ModeCost", "Spend", "Check", "Decision", "MODES
 
 
 class _Corpus:
-    """The collection's documents and chunks as the estimators read them (chunk token counts in the collection's
-    tokenizer)."""
+    """The collection's documents and chunks as the estimators read them."""
 
-    def __init__(self, catalog: Catalog, tokenizer: str) -> None:
-        from .chunking import get_tokenizer
+    def __init__(self, catalog: Catalog) -> None:
+        from .index.graph_tables import chunk_token_counts
         from .types import Chunk, Document
 
-        tok = get_tokenizer(tokenizer)
+        tokens = chunk_token_counts(catalog)  # counted at index time with the collection's tokenizer
         by_doc: dict[str, list[Chunk]] = {}
         kinds: dict[str, tuple[str, str]] = {}
         for row in catalog.iter_chunks():
             by_doc.setdefault(row.doc_id, []).append(
-                Chunk(row.chunk_id, row.doc_id, row.index, row.text, row.start, row.end, tok.count(row.text))
+                Chunk(row.chunk_id, row.doc_id, row.index, row.text, row.start, row.end, tokens.get(row.chunk_id, 0))
             )
             kinds[row.doc_id] = (row.kind, row.title)
         texts = catalog.document_texts(list(by_doc))
@@ -117,7 +116,7 @@ class PlanMixin:
         llm = self._plan_llm(model)
         local = isinstance(llm, LocalLLM)
         prices = PriceTable(self.config.llm.prices)
-        corpus = _Corpus(catalog, self.config.chunking.tokenizer)
+        corpus = _Corpus(catalog)
         answer = priced(
             answer_call(
                 mean(corpus.chunk_tokens),
@@ -308,8 +307,14 @@ class PlanMixin:
             sizes = [count_tokens(report_text(c.report), tokenizer) for c in reported]
             where = f"{len(sizes)} reports at level {level} as written here"
         else:
-            sizes = [REPORT_TOKENS] * max(1, round(DEFAULT_RATES.reports_per_chunk * len(corpus.chunk_tokens)))
-            where = f"~{len(sizes)} reports of ~{REPORT_TOKENS} tokens (no entity graph here yet)"
+            reports = reports_expected(
+                sum(corpus.chunk_tokens), level, DEFAULT_RATES.reports_per_chunk * len(corpus.pairs)
+            )
+            sizes = [round(DEFAULT_RATES.report_completion)] * reports
+            where = (
+                f"~{reports:,} reports of ~{sizes[0]} tokens at level {level} (no entity graph here yet; "
+                "communities per million tokens as in the GraphRAG paper's corpora)"
+            )
         search = global_search_calls(
             sizes,
             map_overhead=count(MAP.messages(MapInput(question="", reports=[])), tokenizer),

@@ -7,14 +7,15 @@ import sys
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..engine_plan import MODE_TITLES, MODES, REUSE_QUERIES, ModeCost, Plan, Spend
+from ..engine_plan import MODE_TITLES, MODES, REUSE_QUERIES, Plan
 from ._shared import CollectionOpt, HomeOpt, JsonOpt, app, emit_json, load_config, resolve_home
 
-__all__ = ["plan", "render_plan", "confirm_llm_build", "money", "duration"]
+__all__ = ["plan", "render_plan", "confirm_llm_build", "money", "duration", "count"]
 
 PRICES_HELP = (
     'Prices are USD per 1M (prompt, completion) tokens; set or correct one in kenning.toml: [llm.prices] "MODEL" = '
@@ -100,50 +101,56 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _tokens(s: Spend) -> str:
-    return f"{s.prompt_tokens:,} + {s.completion_tokens:,}" if s.calls else "0"
+def count(n: float) -> str:
+    """A count people read at a glance: ``950``, ``12.3k``, ``2.3M``.
 
-
-def _calls(row: ModeCost) -> str:
-    cached = f" ({row.cached_calls:,} cached)" if row.cached_calls else ""
-    return f"{row.index.calls:,}{cached}"
-
-
-def _query(s: Spend, local: bool) -> str:
-    return f"{s.calls:,} call{'s' * (s.calls != 1)}, {s.tokens:,} tok, {money(s.cost_usd, local=local)}"
+    >>> count(950), count(12_345), count(2_284_461)
+    ('950', '12.3k', '2.3M')
+    """
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:,.0f}"
 
 
 def render_plan(console: Console, p: Plan) -> None:
-    """The plan as people read it: the cost table, the recommendation, and estimate-vs-actual lines."""
-    table = Table(
-        title=f"{p.collection}: {p.documents:,} documents, {p.chunks:,} chunks, {p.chunk_tokens:,} tokens · "
-        f"LLM {p.model}",
-        title_justify="left",
+    """The plan as people read it: what building each mode still costs, what answering costs, the recommendation,
+    and the recorded builds beside their estimates."""
+    console.print(
+        f"[bold]{escape(p.collection)}[/]: {p.documents:,} documents, {p.chunks:,} chunks, {p.chunk_tokens:,} tokens; "
+        f"LLM costs for {escape(p.model)}"
     )
-    table.add_column("mode")
-    table.add_column("index LLM calls", justify="right")
-    table.add_column("tokens (in + out)", justify="right")
-    table.add_column("money", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("per query")
-    if p.queries is not None:
-        table.add_column(f"{p.queries:,} queries", justify="right")
+    build = Table(title="building the index (what is still to pay)", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("mode", "LLM calls", "tokens in", "tokens out", "money", "time"):
+        build.add_column(name, justify="left" if name == "mode" else "right", no_wrap=True)
     for row in p.rows:
-        cells = [
-            row.title + (" ✓" if row.built else ""),
-            _calls(row),
-            _tokens(row.index),
-            money(row.index.cost_usd, local=p.local),
-            duration(row.index.seconds),
-            _query(row.per_query, p.local),
-        ]
+        s = row.index
+        build.add_row(
+            escape(row.title + (" ✓" if row.built else "")),
+            count(s.calls),
+            count(s.prompt_tokens),
+            count(s.completion_tokens),
+            escape(money(s.cost_usd, local=p.local)),
+            duration(s.seconds),
+        )
+    console.print(build)
+    asking = Table(title="answering", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("mode", "per query", "LLM calls", "tokens"):
+        asking.add_column(name, justify="left" if name == "mode" else "right", no_wrap=True)
+    if p.queries is not None:
+        asking.add_column(f"build + {p.queries:,} queries", justify="right", no_wrap=True)
+    for row in p.rows:
+        q = row.per_query
+        cells = [row.title, money(q.cost_usd, local=p.local), count(q.calls), count(q.tokens)]
         if p.queries is not None:
             cells.append(money(row.total(p.queries).cost_usd, local=p.local))
-        table.add_row(*map(escape, cells))
-    console.print(table)
+        asking.add_row(*map(escape, cells))
+    console.print(asking)
+    cached = ", ".join(f"{r.title} {r.cached_calls:,}" for r in p.rows if r.cached_calls)
     console.print(
-        f"[dim]✓ built and current. Index columns: what a (re)build still pays; cached calls are not paid again. "
-        f"Default prices as of {p.prices_as_of}. {escape(PRICES_HELP)}[/]"
+        "[dim]✓ built and current"
+        + (f". LLM calls cached, not paid again: {escape(cached)}" if cached else "")
+        + f". Default prices as of {p.prices_as_of}. {escape(PRICES_HELP)}[/]"
     )
     _render_decision(console, p)
     for row in p.rows:

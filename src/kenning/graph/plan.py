@@ -50,6 +50,8 @@ __all__ = [
     "relevance_calls",
     "global_search_calls",
     "concept_seconds",
+    "reports_expected",
+    "COMMUNITIES_PER_MILLION_TOKENS",
 ]
 
 MODES: tuple[str, ...] = ("vector", "contextual", "lazygraphrag", "graphrag")
@@ -80,7 +82,10 @@ MAP_REPLY_TOKENS = 300
 REDUCE_REPLY_TOKENS = 500
 MAP_PROMPT_TOKENS = 600  # microsoft/graphrag's map instructions are ~550 tokens
 REDUCE_PROMPT_TOKENS = 700  # and its reduce instructions ~650
-REPORT_TOKENS = 800  # a community report's text, when none has been written here yet
+# Communities per million corpus tokens at levels 0, 1, 2, 3+ in the GraphRAG paper (Edge et al. 2024, "From Local
+# to Global"): its podcast (~1M tokens) and news (~1.7M tokens) corpora had about 33, 350, 1,000 and 1,300 per million
+# tokens. Global search maps over the reports of one level, so a query's cost grows with this number.
+COMMUNITIES_PER_MILLION_TOKENS: tuple[float, ...] = (33.0, 350.0, 1000.0, 1300.0)
 YES_NO_PROMPT_TOKENS = 80  # a relevance test's instructions around the question and the chunk
 
 
@@ -254,10 +259,6 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def _yes(value: bool) -> str:
-    return "yes" if value else "no"
-
-
 def decide(*, thematic: bool | None, reuse: bool | None, audit: bool | None) -> Decision:
     """The design's three-question decision, read from :data:`RULES` (each answer matches exactly one rule).
 
@@ -268,6 +269,8 @@ def decide(*, thematic: bool | None, reuse: bool | None, audit: bool | None) -> 
     >>> d = decide(thematic=None, reuse=True, audit=True)
     >>> d.mode, d.branches
     (None, ('thematic: yes → GraphRAG; no → vector',))
+    >>> decide(thematic=False, reuse=None, audit=True).branches
+    ('reuse: either answer → vector',)
     """
     given = {"thematic": thematic, "reuse": reuse, "audit": audit}
     names = [q for q, _ in QUESTIONS]
@@ -282,11 +285,14 @@ def decide(*, thematic: bool | None, reuse: bool | None, audit: bool | None) -> 
         if given[q] is not None:
             continue
         i = keys.index(q)
-        parts = []
-        for value in (True, False):
-            reach = {r.mode for c, r in outcomes.items() if c[i] == value}
-            parts.append(f"{_yes(value)} → {' or '.join(MODE_TITLES[m] for m in MODES if m in reach)}")
-        branches.append(f"{q}: {'; '.join(parts)}")
+        reach = {
+            v: " or ".join(MODE_TITLES[m] for m in MODES if any(c[i] == v and r.mode == m for c, r in outcomes.items()))
+            for v in (True, False)
+        }
+        if reach[True] == reach[False]:
+            branches.append(f"{q}: either answer → {reach[True]}")
+        else:
+            branches.append(f"{q}: yes → {reach[True]}; no → {reach[False]}")
     answers = tuple((q, given[q]) for q in names)
     if len(modes) == 1:
         reasons = tuple(dict.fromkeys(r.reason for r in outcomes.values()))
@@ -354,6 +360,18 @@ def global_search_calls(
     map_prompt = sum(b + map_overhead + QUESTION_TOKENS for b in batches)
     reduce_prompt = reduce_overhead + min(maps * MAP_REPLY_TOKENS, budget_tokens) + QUESTION_TOKENS
     return Spend(maps + 1, map_prompt + reduce_prompt, maps * MAP_REPLY_TOKENS + REDUCE_REPLY_TOKENS)
+
+
+def reports_expected(corpus_tokens: int, level: int, at_most: float) -> int:
+    """Community reports a GraphRAG graph of this corpus would have at ``level``, before one was built: the paper's
+    communities per million tokens (:data:`COMMUNITIES_PER_MILLION_TOKENS`), at least 1 and at most ``at_most`` (all
+    the reports the build estimate expects, every level together).
+
+    >>> reports_expected(1_000_000, 1, at_most=10_000), reports_expected(1_000_000, 7, at_most=500)
+    (350, 500)
+    """
+    rate = COMMUNITIES_PER_MILLION_TOKENS[min(level, len(COMMUNITIES_PER_MILLION_TOKENS) - 1)]
+    return max(1, min(round(corpus_tokens * rate / 1e6), round(at_most)))
 
 
 def concept_seconds(chunks: int, history: Mapping[str, object] | None = None) -> tuple[float, str]:
