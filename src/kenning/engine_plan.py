@@ -232,13 +232,17 @@ class PlanMixin:
         *,
         model_given: bool,
     ) -> ModeCost:
+        from .graph.concepts import concept_key, get_extractor
         from .index import graph_tables
 
         graph = self.config.graph
-        chunks = len(corpus.chunk_tokens)
+        chunks = len(corpus.pairs)
+        extractor = get_extractor(graph.extractor)  # loads nothing until it extracts
+        keys = {concept_key(extractor.id, text) for _, text in corpus.pairs}
+        to_extract = len(keys) - len(graph_tables.cached_concepts(catalog, list(keys)))
         build = graph_tables.last_build(catalog, "concept")
-        stats = build.stats if build is not None else {}
-        seconds, how = concept_seconds(chunks, stats)
+        stats = build.stats if build is not None and build.stats.get("extractor") == extractor.id else {}
+        seconds, how = concept_seconds(chunks, to_extract, graph.extractor, stats)
         llm_tests = graph.relevance == "llm" or (
             graph.relevance == "auto" and (model_given or self.config.llm.provider != "none")
         )
@@ -246,14 +250,16 @@ class PlanMixin:
         if llm_tests and graph.budget:
             tests = priced(relevance_calls(graph.budget, mean(corpus.chunk_tokens)), prices, llm.name, local=local)
             per_query = tests + answer
-        recorded = _build_seconds(stats)
+        recorded = _build_seconds(build.stats) if build is not None else None
         checks: tuple[Check, ...] = ()
-        if recorded is not None and stats.get("chunks"):
-            checks = (Check("seconds", concept_seconds(int(stats["chunks"]))[0], recorded),)
+        first = concept_seconds(int(stats.get("chunks") or 0), int(stats.get("extracted") or 0), graph.extractor)[0]
+        if recorded is not None and stats.get("extracted") and first is not None:
+            checks = (Check("seconds", first, recorded),)
         test = "an LLM yes/no" if llm_tests else "the reranker or sentence similarity (no LLM)"
         current = build is not None and build.data_version == catalog.data_version()
         notes = [
-            f"the concept graph calls no LLM; CPU time from {how}",
+            f"the concept graph calls no LLM; {to_extract:,} of {chunks:,} chunks to extract (the rest cached); "
+            f"CPU time from {how}",
             f"per query: {graph.budget} relevance tests by {test}, then one answer call",
         ]
         if build is not None and not current:

@@ -68,10 +68,11 @@ QUESTIONS: tuple[tuple[str, str], ...] = (
     ("audit", "auditable trail needed?"),
 )
 
-# Measured once, here: the packaged spaCy English pipeline (en_core_web_sm, noun chunks) over 580 SciFact abstracts
-# of ~310 tokens each, one process on 2 shared CPU cores (load ~4): 14.3 chunks/s. Used until a concept graph has
-# been built on this collection; after that, its own recorded seconds per chunk are used instead.
-CONCEPT_CHUNKS_PER_SECOND = 14.3
+# Concept extraction speed per extractor, measured here (kenning.graph.concepts' extractors over 400 SciFact abstracts
+# of ~310 tokens, one process on 2 CPU cores shared with other work, load ~12): spacy 12.5 chunks/s, ngrams 1,750.
+# An idle machine is faster, so these are on the slow side. They serve until a concept graph was built on the
+# collection; then its own recorded seconds are used.
+CONCEPT_CHUNKS_PER_SECOND: dict[str, float] = {"spacy": 12.5, "ngrams": 1750.0}
 
 # Reply lengths before any reply was recorded: an answer is one to three cited sentences (ANSWER_SYSTEM asks for
 # that); a relevance test is "yes" or "no"; a GraphRAG map reply is a few rated points; a reduce reply is an answer.
@@ -374,25 +375,33 @@ def reports_expected(corpus_tokens: int, level: int, at_most: float) -> int:
     return max(1, min(round(corpus_tokens * rate / 1e6), round(at_most)))
 
 
-def concept_seconds(chunks: int, history: Mapping[str, object] | None = None) -> tuple[float, str]:
-    """CPU seconds to build the concept graph over ``chunks`` chunks, and where the rate comes from: the last build's
-    recorded seconds per chunk (``history``: its stats), else :data:`CONCEPT_CHUNKS_PER_SECOND`.
+def concept_seconds(
+    chunks: int, to_extract: int, extractor: str, history: Mapping[str, object] | None = None
+) -> tuple[float | None, str]:
+    """CPU seconds to (re)build the concept graph over ``chunks`` chunks of which ``to_extract`` are not in the concept
+    cache, and where the rates come from: the last build's (``history``: its stats; extraction per extracted chunk,
+    the graph and its communities per chunk), else :data:`CONCEPT_CHUNKS_PER_SECOND` for ``extractor`` (None when
+    it was never measured).
 
-    >>> concept_seconds(143)[0]
+    >>> concept_seconds(125, 125, "spacy")[0]
     10.0
-    >>> concept_seconds(100, {"chunks": 50, "seconds_extract": 4.0, "seconds_graph": 0.5, "seconds_communities": 0.5})
-    (10.0, 'the last build here took 0.1000 s per chunk')
+    >>> last = {"chunks": 50, "extracted": 20, "seconds_extract": 4.0, "seconds_graph": 0.5, "seconds_communities": 0.5}
+    >>> concept_seconds(100, 10, "spacy", last)
+    (4.0, 'the last build here: 0.2000 s per chunk extracted, 0.0200 s per chunk for the graph')
     """
     stats = history or {}
-    done = stats.get("chunks")
-    parts = [stats.get(k) for k in ("seconds_extract", "seconds_graph", "seconds_communities")]
-    if isinstance(done, int | float) and done > 0 and all(isinstance(p, int | float) for p in parts):
-        rate = sum(float(p) for p in parts) / float(done)  # type: ignore[arg-type]
-        return round(chunks * rate, 3), f"the last build here took {rate:.4f} s per chunk"
-    return (
-        round(chunks / CONCEPT_CHUNKS_PER_SECOND, 3),
-        f"spaCy noun chunks at {CONCEPT_CHUNKS_PER_SECOND} chunks/s (measured on 2 CPU cores; no build here yet)",
-    )
+    nums = {k: stats.get(k) for k in ("chunks", "extracted", "seconds_extract", "seconds_graph", "seconds_communities")}
+    if all(isinstance(v, int | float) for v in nums.values()) and nums["chunks"] and nums["extracted"]:
+        v = {k: float(x) for k, x in nums.items()}  # type: ignore[arg-type]
+        extract = v["seconds_extract"] / v["extracted"]
+        graph = (v["seconds_graph"] + v["seconds_communities"]) / v["chunks"]
+        how = f"the last build here: {extract:.4f} s per chunk extracted, {graph:.4f} s per chunk for the graph"
+        return round(to_extract * extract + chunks * graph, 3), how
+    rate = CONCEPT_CHUNKS_PER_SECOND.get(extractor)
+    if rate is None:
+        return None, f"no measured speed for the {extractor!r} extractor yet"
+    how = f"{extractor} extraction at {rate:,} chunks/s (measured on 2 busy CPU cores; no build here yet)"
+    return round(to_extract / rate, 3), how
 
 
 def priced(spend: Spend, prices: PriceTable, model: str, *, local: bool) -> Spend:
