@@ -29,7 +29,7 @@ from ..errors import KenningError, storage_error
 from . import collections  # noqa: F401 - registered first, so its commands (index, search …) lead kenning --help
 
 # isort: split
-from . import answering, answers_eval, evaluation, mcp, plan, serving, sweep, synth, tuning  # noqa: F401 - registers the commands
+from . import answering, answers_eval, evaluation, graph, mcp, plan, serving, sweep, synth, tuning  # noqa: F401 - registers the commands
 from ._shared import app, err, resolve_home
 
 __all__ = ["app", "main"]

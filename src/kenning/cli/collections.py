@@ -62,6 +62,13 @@ def index(
             "set a damaged catalog or lock aside.",
         ),
     ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph",
+            help="Also build the concept graph (LazyGraphRAG's index); once built, every index keeps it current.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped.
@@ -85,6 +92,7 @@ def index(
         chunking={"strategy": chunker, "size": chunk_size, "overlap": chunk_overlap},
         context={**_context_flags(context), "llm_model": context_model},
         embedder={"name": embedder},
+        graph={"build": True if graph else None},
     )
     engine = Engine(h, collection=collection, config=cfg)
     settings = engine.context_settings()
@@ -120,7 +128,7 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     home: HomeOpt = None,
     collection: CollectionOpt = "default",
-    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: [retrieval] mode).")] = None,
+    mode: Annotated[str | None, typer.Option(help="bm25, dense, hybrid or lazy (default: [retrieval] mode).")] = None,
     k: Annotated[int | None, typer.Option("--k", "-k", help="How many results (default: [retrieval] k).")] = None,
     filter_: Annotated[
         list[str] | None, typer.Option("--filter", help="field=value: source=PREFIX, kind=html, ext=.md, KEY=VALUE.")
