@@ -87,7 +87,8 @@ REDUCE_PROMPT_TOKENS = 700  # and its reduce instructions ~650
 # to Global"): its podcast (~1M tokens) and news (~1.7M tokens) corpora had about 33, 350, 1,000 and 1,300 per million
 # tokens. Global search maps over the reports of one level, so a query's cost grows with this number.
 COMMUNITIES_PER_MILLION_TOKENS: tuple[float, ...] = (33.0, 350.0, 1000.0, 1300.0)
-YES_NO_PROMPT_TOKENS = 80  # a relevance test's instructions around the question and the chunk
+# kenning.graph.relevance's yes/no prompt around an empty question and chunk (cl100k, message overhead included)
+YES_NO_PROMPT_TOKENS = 132
 
 
 @dataclass(frozen=True, slots=True)
