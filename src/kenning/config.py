@@ -168,7 +168,7 @@ class DenseConfig(_Stage):
 class RetrievalConfig(_Stage):
     """How a query is answered: mode, depth and fusion."""
 
-    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    mode: Literal["bm25", "dense", "hybrid", "lazy"] = "hybrid"
     k: int = Field(10, gt=0, le=10_000)
     rrf_k: float = Field(60.0, gt=0, description="Reciprocal Rank Fusion constant.")
     bm25_weight: float = Field(1.0, ge=0)
@@ -214,11 +214,12 @@ class LLMConfig(_Stage):
 class AnswerConfig(_Stage):
     """How questions are answered and checked."""
 
-    mode: Literal["auto", "generate", "extractive"] = Field(
+    mode: Literal["auto", "generate", "extractive", "lazy", "global", "local"] = Field(
         "auto",
         description="auto: the configured LLM, else the packaged local generator when kenning[local] is installed, "
         "else extractive. generate: an LLM must answer (the local one when none is configured). extractive: cited "
-        "source sentences, no model.",
+        "source sentences, no model. lazy: LazyGraphRAG over the concept graph (whole-corpus questions; drafted as "
+        "auto drafts). global / local: GraphRAG over community reports / around the entities named (an LLM build).",
     )
     k: int = Field(6, gt=0, le=100, description="Chunks given to the generator (after reranking).")
     rerank_depth: int = Field(30, gt=0, le=500, description="Candidates a reranker sees, when one is set.")

@@ -28,18 +28,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Unpack
 from .config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig, default_home
 from .engine_context import ContextMixin
 from .engine_documents import DocumentsMixin
+from .engine_drafting import DraftingMixin
 from .engine_graph import GraphMixin
 from .engine_graphrag import GraphRAGMixin
+from .engine_lazy import GRAPH_MODES, LazyMixin, graph_mode
 from .engine_models import ModelsMixin
 from .engine_plan import PlanMixin
-from .errors import CollectionNotFound, ConfigError, IndexError_, InputError, ProviderError, storage_error
+from .errors import CollectionNotFound, ConfigError, IndexError_, InputError, storage_error
 from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, after_draft, term_coverage
-from .generate.answer import Draft, extractive_draft, llm_draft
-from .generate.extractive import ExtractiveAnswerer
 from .generate.packing import citations_for, pack
-from .generate.parent import chunk_sources, expand_to_parents
-from .generate.reading import Reading, focus, read_sources
-from .generate.screen import screen_sources
+from .generate.parent import chunk_sources
+from .generate.reading import Reading, read_sources
 from .index import Collection, index_paths, list_collections
 from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
@@ -62,7 +61,7 @@ class SearchOptions(TypedDict, total=False):
     """The keyword options of :meth:`Engine.search` and :meth:`Engine.search_with_usage`; each defaults to ``None``,
     which means the collection's ``retrieval`` setting."""
 
-    mode: str | None  # bm25, dense or hybrid
+    mode: str | None  # bm25, dense, hybrid or lazy
     k: int | None  # how many hits
     filters: Filters | Sequence[str] | None  # a Filters, or expressions such as "kind=markdown"
     reranker: Reranker | None  # overrides the one ``rerank`` names
@@ -79,7 +78,7 @@ class SearchResult(NamedTuple):
     notes: list[str]
 
 
-class Engine(DocumentsMixin, ContextMixin, GraphMixin, GraphRAGMixin, PlanMixin, ModelsMixin):
+class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMixin, LazyMixin, PlanMixin, ModelsMixin):
     """Index documents into a named collection and search it; safe to share between threads (one writer at a time).
 
     Settings come from ``config`` (or ``<home>/kenning.toml``). A collection remembers the embedder, chunking and
@@ -318,11 +317,14 @@ class Engine(DocumentsMixin, ContextMixin, GraphMixin, GraphRAGMixin, PlanMixin,
         if not query or not query.strip():
             raise ConfigError("the query is empty")
         mode = self.config.retrieval.mode if mode is None else mode
-        if mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if mode not in (*MODES, "lazy"):
+            raise ConfigError(f"mode must be one of {', '.join((*MODES, 'lazy'))}; got {mode!r}")
         k = self.config.retrieval.k if k is None else k
         if not 0 < k <= 10_000:
             raise ConfigError(f"k must be between 1 and 10000; got {k}")
+        if mode == "lazy":  # LazyGraphRAG's relevance tests reorder the hybrid ranking (engine_lazy.py)
+            lazy_hits, lazy_notes = self._lazy_ranking(query, k, filters)
+            return SearchResult(lazy_hits, Usage(), lazy_notes)
         col = self.collection()
         flt = filters if isinstance(filters, Filters) else Filters.parse(filters)
         searcher = Searcher(col, self.embedder if mode != "bm25" else None, self.config.retrieval)
@@ -398,21 +400,29 @@ class Engine(DocumentsMixin, ContextMixin, GraphMixin, GraphRAGMixin, PlanMixin,
             raise ConfigError(f"parent must be none or section; got {parent!r}")
         self._check_not_empty()
         notes: list[str] = []
-        model = self._model_for(llm, mode, notes)
+        graph = graph_mode(cfg.mode if mode is None else mode)
+        model = self._model_for(llm, GRAPH_MODES[graph] if graph else mode, notes)
         kind = cfg.verifier if verifier is None else verifier
         if agent:
             check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
             return self._ask_agent(question, model, check, notes, filters, on_step, t0)
-        depth = cfg.rerank_depth if "rerank_depth" in cfg.model_fields_set else None
-        hits = self.search(
-            question, k=cfg.k if k is None else k, filters=filters, reranker=reranker, rerank_depth=depth
-        )
-        packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
-        reading = read_sources(self.embedder, question, packed)
-        confidence, why = self._retrieval_confidence(question, hits, reading)
-        if cfg.abstain and packed and why:
-            return not_in_sources(question, packed, (*notes, f"abstained: {why}"), model, confidence, t0)
-        draft = self._draft(question, packed, reading, model, notes, on_token, parent=parent)
+        spent = Usage()
+        if graph:  # LazyGraphRAG or GraphRAG: the sources come from the graph, not from the top k
+            draft, packed, spent = self._graph_draft(graph, question, model, notes, on_token, filters, self._draft)
+            confidence = self._retrieval_confidence(question, packed, read_sources(self.embedder, question, packed))[0]
+            if not packed:
+                return not_in_sources(question, [], notes, model, confidence, t0, spent)
+        else:
+            depth = cfg.rerank_depth if "rerank_depth" in cfg.model_fields_set else None
+            hits = self.search(
+                question, k=cfg.k if k is None else k, filters=filters, reranker=reranker, rerank_depth=depth
+            )
+            packed = pack(hits, budget_tokens=cfg.context_tokens, tokenizer=self.config.chunking.tokenizer)
+            reading = read_sources(self.embedder, question, packed)
+            confidence, why = self._retrieval_confidence(question, hits, reading)
+            if cfg.abstain and packed and why:
+                return not_in_sources(question, packed, (*notes, f"abstained: {why}"), model, confidence, t0)
+            draft = self._draft(question, packed, reading, model, notes, on_token, parent=parent)
         check: Verifier | None = None
         if verify and kind != "none":
             # a model that failed to draft (the answer fell back to extractive) is not asked to fact-check either:
@@ -430,7 +440,7 @@ class Engine(DocumentsMixin, ContextMixin, GraphMixin, GraphRAGMixin, PlanMixin,
             max_tokens=self.config.llm.max_tokens,
             fallback=fallback,
         )
-        draft, usage, notes = checked.draft, checked.draft.usage + checked.usage, [*notes, *checked.notes]
+        draft, usage, notes = checked.draft, checked.draft.usage + checked.usage + spent, [*notes, *checked.notes]
         why = after_draft(not draft.answerable, checked.verdicts) if cfg.abstain and check is not None else None
         if why is not None:
             shown = chunk_sources(draft.packed, packed)
@@ -490,79 +500,6 @@ class Engine(DocumentsMixin, ContextMixin, GraphMixin, GraphRAGMixin, PlanMixin,
         if threshold is None:
             return DEFAULT_ABSTENTION
         return dataclasses.replace(DEFAULT_ABSTENTION, threshold=threshold)
-
-    def _draft(
-        self,
-        question: str,
-        packed: list[Hit],
-        reading: Reading,
-        model: LLM | None,
-        notes: list[str],
-        on_token: Callable[[str], None] | None,
-        *,
-        parent: str = "none",
-    ) -> Draft:
-        if parent == "section" and packed:
-            # After packing (which chose the sources by their chunks' sizes) and before drafting, so every drafter
-            # reads the sections. The sources are read again because the extractive answerer and focus() pick
-            # sentences from that reading; abstention has already decided on the chunks' reading, which it was
-            # fitted on.
-            docs = self.collection().catalog.document_texts([h.doc_id for h in packed])
-            answer = self.config.answer
-            tokenizer = self.config.chunking.tokenizer
-            packed = expand_to_parents(packed, docs, budget_tokens=answer.parent_tokens, tokenizer=tokenizer)
-            reading = read_sources(self.embedder, question, packed)
-        screened = screen_sources(packed, reading)  # sources that talk to the model (see generate/screen.py)
-        notes += screened.notes(withheld=self.config.answer.screen)
-        if self.config.answer.screen:
-            packed, reading = screened.packed, screened.reading or reading
-        if model is not None:
-            from .providers.llm.local import LocalLLM
-
-            given = packed
-            if isinstance(model, LocalLLM):
-                # A local model's prompt stays within local_context_tokens: with parent sections, focus picks each
-                # source's best passage from its section instead of its chunk, so the section widens where the
-                # passage may come from (the sentence next to the chunk), not the prompt.
-                given = focus(
-                    packed,
-                    reading,
-                    budget_tokens=self.config.answer.local_context_tokens,
-                    tokenizer=self.config.chunking.tokenizer,
-                )
-            try:
-                return llm_draft(model, question, given, max_tokens=self.config.llm.max_tokens, on_token=on_token)
-            except ProviderError as exc:
-                notes.append(f"the language model failed ({exc}); answered extractively instead")
-        answerer = ExtractiveAnswerer(self.embedder, max_sentences=self.config.answer.extractive_sentences)
-        return extractive_draft(answerer, question, packed, reading)
-
-    def _ask_agent(
-        self,
-        question: str,
-        model: LLM | None,
-        check: Verifier | None,
-        notes: list[str],
-        filters: Filters | Sequence[str] | None,
-        on_step: Callable[[dict[str, Any]], None] | None,
-        t0: float,
-    ) -> Answer:
-        from .agent import Agent
-
-        if model is None:
-            raise ConfigError("the agent needs a language model: add --llm PROVIDER:MODEL (e.g. openai:gpt-4o-mini)")
-        if check is None:
-            check, _ = self.verifier("lexical")
-        agent = Agent(
-            model,
-            search=lambda q: self.search(q, k=self.config.answer.k, filters=filters),
-            fetch=self.fetch_chunk,
-            verifier=check,
-            max_steps=self.config.answer.agent_steps,
-            on_step=on_step,
-        )
-        result = agent.run(question)
-        return result.answer(model.name, check.name, notes=notes, seconds=time.perf_counter() - t0)
 
     def tune(
         self,

@@ -43,6 +43,7 @@ class ModelsMixin:
         ``auto``: the configured LLM, else the packaged local generator when ``kenning[local]`` is installed.
         """
         mode = self.config.answer.mode if mode is None else mode
+        mode = {"lazy": "auto", "global": "auto", "local": "generate"}.get(mode, mode)  # the graph modes' drafters
         if mode not in ("auto", "generate", "extractive"):
             raise ConfigError(f"answer mode must be auto, generate or extractive; got {mode!r}")
         if mode == "extractive":

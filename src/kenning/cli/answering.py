@@ -40,7 +40,8 @@ def ask(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="auto (the configured LLM, else the packaged local generator, else extractive), generate, extractive."
+            help="auto (the configured LLM, else the packaged local generator, else extractive), generate, extractive; "
+            "lazy (LazyGraphRAG over the concept graph: whole-corpus questions), global / local (GraphRAG)."
         ),
     ] = None,
     agent: Annotated[bool, typer.Option("--agent", help="Let the model search and fetch on its own.")] = False,

@@ -82,7 +82,7 @@ class ServerSettings:
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, description="What to search for.")
     k: int | None = Field(None, gt=0, le=200, description="How many hits (default: the collection's retrieval.k).")
-    mode: Literal["bm25", "dense", "hybrid"] | None = None
+    mode: Literal["bm25", "dense", "hybrid", "lazy"] | None = None
     filters: list[str] | None = Field(None, description='Expressions such as "kind=markdown".')
     rerank: Literal["auto", "none", "llm"] | None = None
     transform: Literal["none", "hyde", "multi"] | None = None
@@ -91,7 +91,9 @@ class SearchRequest(BaseModel):
 class AskRequest(BaseModel):
     question: str = Field(min_length=1)
     stream: bool = Field(False, description="Server-sent events: token…, then answer (citations and verdicts).")
-    mode: Literal["auto", "generate", "extractive"] | None = None
+    mode: Literal["auto", "generate", "extractive", "lazy", "global", "local"] | None = Field(
+        None, description="lazy: LazyGraphRAG (whole-corpus questions); global / local: GraphRAG (after an LLM build)."
+    )
     k: int | None = Field(None, gt=0, le=50)
     verifier: str | None = None
     policy: Literal["annotate", "strip", "retry"] | None = None

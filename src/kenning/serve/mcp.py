@@ -201,8 +201,11 @@ def build_server(engines: Engines, *, collection: str = "default", mode: str | N
         collection: CollectionArg = None,
         k: Annotated[int, Field(ge=1, le=50, description="How many chunks to return.")] = 5,
         mode: Annotated[
-            Literal["hybrid", "dense", "bm25"] | None,
-            Field(description="hybrid (default), dense (embeddings) or bm25 (keywords)."),
+            Literal["hybrid", "dense", "bm25", "lazy"] | None,
+            Field(
+                description="hybrid (default), dense (embeddings), bm25 (keywords) or lazy (hybrid, reordered by "
+                "LazyGraphRAG's relevance tests over the concept graph)."
+            ),
         ] = None,
     ) -> Annotated[CallToolResult, SearchResult]:
         if not query.strip():
@@ -258,12 +261,19 @@ def build_server(engines: Engines, *, collection: str = "default", mode: str | N
     def ask(
         question: Annotated[str, Field(description="The question, in words.")],
         collection: CollectionArg = None,
+        scope: Annotated[
+            Literal["question", "corpus"],
+            Field(
+                description="question (default): answer from the best-matching chunks; corpus: a question about the "
+                "whole collection (main themes, overview), answered by LazyGraphRAG over its concept graph."
+            ),
+        ] = "question",
     ) -> Annotated[CallToolResult, AskResult]:
         if not question.strip():
             raise ToolError("the question is empty")
         name, engine = engine_for(collection)
         with _kenning_errors():
-            answer = engine.ask(question, mode=mode)
+            answer = engine.ask(question, mode="lazy" if scope == "corpus" else mode)
             result = _ask_result(name, answer)
         return _result(result, _ask_text(result))
 

@@ -1,0 +1,285 @@
+"""The Engine's LazyGraphRAG verbs: :meth:`LazyMixin.lazy_search`, the ``lazy`` search mode, and the drafts of
+``ask(mode="lazy")`` (and ``global`` where no GraphRAG reports exist).
+
+The search (:mod:`kenning.graph.lazy`) runs over the concept graph's communities, steered by the collection's own
+hybrid ranking; its relevance test is :mod:`kenning.graph.relevance`'s (``[graph] relevance``). The answer reads the
+chunks that passed, grouped by top-level community (a theme each), and goes through the verifier like any other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import KenningConfig
+from .errors import ConfigError
+from .generate.answer import Draft
+from .generate.packing import pack
+from .generate.reading import read_sources
+from .graph.lazy import LazyResult, groups, lazy_search
+from .graph.relevance import relevance_test
+from .graph.themes import theme_draft
+from .graph.types import Community
+from .providers.llm.base import LLM
+from .retrieve import Filters, hit_from_row
+from .types import Hit, Usage
+
+if TYPE_CHECKING:
+    from .index import Collection
+    from .providers.embedders import Embedder
+
+__all__ = ["LazyMixin", "LazySearch", "GRAPH_MODES", "graph_mode"]
+
+OUTSIDE = -1  # the community of ranked chunks the graph does not hold (indexed after it was built)
+
+# the answer modes that read a graph, and the drafting model each asks for (as answer.mode would)
+GRAPH_MODES: dict[str, str] = {"lazy": "auto", "global": "auto", "local": "generate"}
+
+
+def graph_mode(mode: str | None) -> str | None:
+    """``mode`` when it names a graph answer mode (lazy, global, local), else None.
+
+    >>> graph_mode("lazy"), graph_mode("auto")
+    ('lazy', None)
+    """
+    return mode if mode in GRAPH_MODES else None
+
+
+@dataclass(frozen=True, slots=True)
+class LazySearch:
+    """A LazyGraphRAG search: its :class:`~kenning.graph.lazy.LazyResult`, the first-stage ranking that steered it,
+    every chunk it ranked or tested (by id), the
+    communities it searched (by id), the relevance test used, what an LLM test spent, and notes."""
+
+    result: LazyResult
+    ranked: tuple[str, ...]
+    hits: Mapping[str, Hit]
+    communities: Mapping[int, Community]
+    test: str
+    usage: Usage
+    notes: tuple[str, ...]
+
+    def ranking(self) -> list[str]:
+        """Chunk ids for a search result: the first-stage order with every chunk that failed its test moved to the
+        end, and chunks that passed but ranked nowhere after the rest of it."""
+        passed = {f.chunk_id for f in self.result.found}
+        failed = {t.chunk_id for t in self.result.tested} - passed
+        ranked = set(self.ranked)
+        kept = [c for c in self.ranked if c not in failed]
+        return (
+            kept
+            + [f.chunk_id for f in self.result.found if f.chunk_id not in ranked]
+            + [c for c in self.ranked if c in failed]
+        )
+
+
+class _Graph:
+    """A loaded concept graph: communities, and each community's chunks by centrality (how many of its concepts a
+    chunk holds)."""
+
+    def __init__(self, communities: list[Community], node_chunks: dict[int, tuple[str, ...]]) -> None:
+        self.communities = communities
+        self._node_chunks = node_chunks
+        self._central: dict[int, list[str]] = {}
+
+    def central(self, c: Community) -> list[str]:
+        if c.id not in self._central:
+            mine = set(c.chunk_ids)
+            count: dict[str, int] = dict.fromkeys(c.chunk_ids, 0)
+            for n in c.node_ids:
+                for ch in self._node_chunks.get(n, ()):
+                    if ch in mine:
+                        count[ch] += 1
+            self._central[c.id] = sorted(c.chunk_ids, key=lambda ch: -count[ch])
+        return self._central[c.id]
+
+
+class LazyMixin:
+    """lazy_search and the lazy answer."""
+
+    config: KenningConfig
+    collection_name: str
+    _lock: threading.RLock
+
+    if TYPE_CHECKING:  # Engine defines these
+
+        @property
+        def embedder(self) -> Embedder: ...
+        def collection(self) -> Collection: ...
+        def search(self, query: str, **options: Any) -> list[Hit]: ...
+        def reranker(self, kind: str | None = None) -> Any: ...
+        def retrieval_llm(self) -> LLM | None: ...
+        def graph_communities(self, kind: str = "concept") -> list[Community]: ...
+        def graph_info(self) -> Any: ...
+
+    def _concept_graph(self) -> _Graph:
+        from .index import graph_tables
+
+        catalog = self.collection().catalog
+        communities = self.graph_communities("concept")  # raises, saying how to build one, when there is none
+        build = graph_tables.last_build(catalog, "concept")
+        key = (self.collection_name, build.created_at if build else 0.0, build.data_version if build else 0)
+        with self._lock:
+            cached = getattr(self, "_lazy_graph", None)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            nodes = {n.id: n.chunk_ids for n in graph_tables.nodes(catalog, "concept")}
+            graph = _Graph(communities, nodes)
+            self._lazy_graph = (key, graph)
+            return graph
+
+    def lazy_search(
+        self,
+        question: str,
+        *,
+        budget: int | None = None,
+        relevance: str | None = None,
+        filters: Filters | Sequence[str] | None = None,
+        llm: LLM | None = None,
+        depth: int | None = None,
+    ) -> LazySearch:
+        """LazyGraphRAG over the collection's concept graph: at most ``budget`` (default ``graph.budget``) relevance
+        tests (``relevance``, default ``graph.relevance``), steered by the hybrid ranking ``depth`` deep (default
+        three times the budget, at least 100). With ``filters``, only chunks that pass them are tested."""
+        if not question or not question.strip():
+            raise ConfigError("the question is empty")
+        cfg = self.config.graph
+        budget = cfg.budget if budget is None else budget
+        if budget < 0:
+            raise ConfigError(f"the relevance-test budget must be 0 or more; got {budget}")
+        graph = self._concept_graph()
+        notes: list[str] = []
+        info = self.graph_info()
+        if info.stale:
+            notes.append(
+                f"the concept graph is older than the collection's chunks; run `kenning graph build -c "
+                f"{self.collection_name}` to bring it up to date (chunks indexed since are searched outside it)"
+            )
+        depth = depth or max(100, 3 * budget)
+        ranked_hits = self.search(question, mode="hybrid", k=min(depth, 10_000), filters=filters, rerank=False)
+        known: dict[str, Hit] = {h.chunk_id: h for h in ranked_hits}
+        ranked = list(known)
+        communities = graph.communities
+        if filters is not None and (not isinstance(filters, Filters) or filters):
+            allowed = set(ranked)  # a filtered search tests only chunks that pass the filters
+            communities = [
+                Community(
+                    c.kind, c.id, c.level, c.parent, c.title, c.node_ids, tuple(x for x in c.chunk_ids if x in allowed)
+                )
+                for c in communities
+            ]
+        held = {ch for c in communities if c.parent is None for ch in c.chunk_ids}
+        outside = tuple(c for c in ranked if c not in held)
+        if outside:
+            communities = [*communities, Community("concept", OUTSIDE, 0, None, "", (), outside)]
+        catalog = self.collection().catalog
+
+        def lookup(chunk_ids: Sequence[str]) -> Mapping[str, Hit]:
+            missing = [c for c in chunk_ids if c not in known]
+            if missing:
+                rows = catalog.chunk_rows(missing, by="chunk_id")
+                for cid, row in rows.items():
+                    known[cid] = hit_from_row(row, 0, 0.0)
+            return {c: known[c] for c in chunk_ids if c in known}
+
+        model = llm
+        name = relevance or cfg.relevance
+        if name in ("auto", "llm") and model is None and (name == "llm" or self.config.llm.provider != "none"):
+            model = self.retrieval_llm()
+        reranker = self.reranker("auto") if name in ("auto", "reranker") else None
+        test = relevance_test(name, question, lookup, embedder=self.embedder, reranker=reranker, llm=model)
+        by_id = {c.id: c for c in communities}
+        result = lazy_search(
+            ranked,
+            communities,
+            test,
+            budget=budget,
+            margin=test.margin,
+            centrality=lambda c: graph.central(by_id[c.id]) if c.id != OUTSIDE else c.chunk_ids,
+        )
+        usage = getattr(test, "usage", Usage())
+        return LazySearch(result, tuple(ranked), dict(known), by_id, test.name, usage, (*notes, *result.notes))
+
+    def _lazy_ranking(self, query: str, k: int, filters: Filters | Sequence[str] | None) -> tuple[list[Hit], list[str]]:
+        """The ``lazy`` search mode: the hybrid ranking with chunks that failed their relevance test moved last."""
+        found = self.lazy_search(query, filters=filters)
+        order = [c for c in found.ranking() if c in found.hits][:k]
+        return [_ranked(found.hits[c], i) for i, c in enumerate(order, start=1)], list(found.notes)
+
+    def _graph_draft(
+        self,
+        graph: str,
+        question: str,
+        model: LLM | None,
+        notes: list[str],
+        on_token: Callable[[str], None] | None,
+        filters: Filters | Sequence[str] | None,
+        draft_with: Callable[..., Draft],
+    ) -> tuple[Draft, list[Hit], Usage]:
+        """The draft of a graph answer mode: ``lazy`` (LazyGraphRAG), ``local`` (GraphRAG around the entities the
+        question names) or ``global`` (GraphRAG's map-reduce over community reports; LazyGraphRAG, with a note, when
+        no GraphRAG build made reports)."""
+        from .graph.graphrag import KIND
+        from .index import graph_tables
+
+        if graph in ("global", "local"):
+            built = graph_tables.last_build(self.collection().catalog, KIND) is not None
+            if graph == "global" and not built:
+                notes.append(
+                    "no GraphRAG community reports (build them with `kenning graph build --llm MODEL`): "
+                    "answered with LazyGraphRAG"
+                )
+            else:
+                if filters:
+                    notes.append("filters do not apply to GraphRAG's community reports; they were not used")
+                draft = self.graphrag_draft(question, scope=graph, llm=model)  # type: ignore[attr-defined]
+                return draft, list(draft.packed), Usage()
+        return self._lazy_draft(question, model, notes, on_token, filters, draft_with)
+
+    def _lazy_draft(
+        self,
+        question: str,
+        model: LLM | None,
+        notes: list[str],
+        on_token: Callable[[str], None] | None,
+        filters: Filters | Sequence[str] | None,
+        draft_with: Callable[..., Draft],
+    ) -> tuple[Draft, list[Hit], Usage]:
+        """LazyGraphRAG's draft: the chunks that passed, by theme, drafted by ``model`` (``draft_with``, the Engine's
+        usual drafter) or, with none, one cited sentence per theme. Returns the draft, the sources it was given and
+        what the relevance tests spent."""
+        found = self.lazy_search(question, filters=filters, llm=model if self.config.graph.relevance == "llm" else None)
+        notes += list(found.notes)
+        notes.append(
+            f"LazyGraphRAG: {found.result.tests} of {found.result.budget} relevance tests ({found.test}), "
+            f"{len(found.result.found)} chunks passed in {len({f.top for f in found.result.found})} themes"
+        )
+        themed = groups(found.result)
+        # every theme's best chunk first, then the second ones, so the context budget covers themes before depth;
+        # ranked in theme order, so that each theme's sources sit together in the prompt
+        place = {f.chunk_id: 100 * t + j + 1 for t, g in enumerate(themed) for j, f in enumerate(g)}
+        order = sorted(place, key=lambda c: (place[c] % 100, place[c]))
+        packed = pack(
+            [_ranked(found.hits[c], place[c]) for c in order],
+            budget_tokens=self.config.answer.context_tokens,
+            tokenizer=self.config.chunking.tokenizer,
+        )
+        packed = [_ranked(h, i) for i, h in enumerate(sorted(packed, key=lambda h: h.rank), start=1)]
+        reading = read_sources(self.embedder, question, packed)
+        if model is not None:
+            return draft_with(question, packed, reading, model, notes, on_token), packed, found.usage
+        number = {h.chunk_id: i for i, h in enumerate(packed, start=1)}
+        themes = []
+        for g in themed:
+            top = found.communities.get(g[0].top)
+            title = top.title if top is not None else ""
+            themes.append((title, [number[f.chunk_id] for f in g if f.chunk_id in number]))
+        return theme_draft(themes, packed, reading), packed, found.usage
+
+
+def _ranked(hit: Hit, rank: int) -> Hit:
+    import dataclasses
+
+    return dataclasses.replace(hit, rank=rank)
