@@ -264,7 +264,13 @@ class GraphConfig(_Stage):
     """``[graph]``: the concept graph LazyGraphRAG searches, the search's budget, and GraphRAG's LLM build."""
 
     build: bool = Field(False, description="Build the concept graph at index time and keep it up to date after.")
-    extractor: str = Field("spacy", min_length=1, description="Concept extractor (see kenning.graph.concepts).")
+    extractor: str = Field(
+        "ngrams",
+        min_length=1,
+        description="Concept extractor (see kenning.graph.concepts): ngrams (stop-word-bounded content words, no model; "
+        "the default: spacy adds more than the 25 % of indexing time the graph may take, see bench/README.md) or spacy "
+        "(noun chunks of en_core_web_sm).",
+    )
     min_df: int = Field(2, ge=1, description="Concepts in fewer chunks than this are dropped.")
     max_df: float = Field(0.05, gt=0, le=1, description="Concepts in more than this share of the chunks are dropped.")
     max_community_size: int = Field(
