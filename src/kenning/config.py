@@ -278,10 +278,10 @@ class GraphConfig(_Stage):
     )
     seed: int = Field(0, description="Seed of the community detection (same seed, same communities).")
     budget: int = Field(60, ge=0, le=10_000, description="LazyGraphRAG: relevance tests per question.")
-    relevance: Literal["auto", "similarity", "reranker", "llm"] = Field(
+    relevance: Literal["auto", "similarity", "sentences", "reranker", "llm"] = Field(
         "auto",
         description="LazyGraphRAG's relevance test: auto (the configured LLM's yes/no, else the collection's tuned "
-        "reranker, else sentence similarity), or one by name.",
+        "reranker, else the chunk vectors' similarity), or one by name (sentences: best sentence similarity, slower).",
     )
     llm_model: str = Field(
         "", description="GraphRAG: the model for extraction and reports (provider:model); empty: the [llm] one."

@@ -406,9 +406,11 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         if agent:
             check = self.verifier(kind, llm=model)[0] if verify and kind != "none" else None
             return self._ask_agent(question, model, check, notes, filters, on_step, t0)
-        spent = Usage()
+        spent, whole = Usage(), False  # whole: a question about the whole corpus, which every claim is about
         if graph:  # LazyGraphRAG or GraphRAG: the sources come from the graph, not from the top k
-            draft, packed, spent = self._graph_draft(graph, question, model, notes, on_token, filters, self._draft)
+            draft, packed, spent, whole = self._graph_draft(
+                graph, question, model, notes, on_token, filters, self._draft
+            )
             confidence = self._retrieval_confidence(question, packed, read_sources(self.embedder, question, packed))[0]
             if not packed:
                 return not_in_sources(question, [], notes, model, confidence, t0, spent)
@@ -439,6 +441,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
             model=model,
             max_tokens=self.config.llm.max_tokens,
             fallback=fallback,
+            about="" if whole else question,
         )
         draft, usage, notes = checked.draft, checked.draft.usage + checked.usage + spent, [*notes, *checked.notes]
         why = after_draft(not draft.answerable, checked.verdicts) if cfg.abstain and check is not None else None

@@ -19,7 +19,8 @@ from .generate.answer import Draft
 from .generate.packing import pack
 from .generate.reading import read_sources
 from .graph.lazy import LazyResult, groups, lazy_search
-from .graph.relevance import relevance_test
+from .graph.relevance import CentralityTest, relevance_test
+from .graph.scope import focus
 from .graph.themes import theme_draft
 from .graph.types import Community
 from .providers.llm.base import LLM
@@ -60,6 +61,7 @@ class LazySearch:
     test: str
     usage: Usage
     notes: tuple[str, ...]
+    corpus: bool = False  # the question is about the whole corpus (kenning.graph.scope)
 
     def ranking(self) -> list[str]:
         """Chunk ids for a search result: the first-stage order with every chunk that failed its test moved to the
@@ -157,12 +159,21 @@ class LazyMixin:
                 f"the concept graph is older than the collection's chunks; run `kenning graph build -c "
                 f"{self.collection_name}` to bring it up to date (chunks indexed since are searched outside it)"
             )
+        catalog = self.collection().catalog
+        from .index.graph_tables import chunk_vectors, term_share
+
+        corpus = relevance is None and not focus(question, lambda w: term_share(catalog, w))
+        filtered = bool(filters)
         depth = depth or max(100, 3 * budget)
-        ranked_hits = self.search(question, mode="hybrid", k=min(depth, 10_000), filters=filters, rerank=False)
+        ranked_hits = (
+            self.search(question, mode="hybrid", k=min(depth, 10_000), filters=filters, rerank=False)
+            if filtered or not corpus
+            else []
+        )
         known: dict[str, Hit] = {h.chunk_id: h for h in ranked_hits}
         ranked = list(known)
         communities = graph.communities
-        if filters is not None and (not isinstance(filters, Filters) or filters):
+        if filtered:
             allowed = set(ranked)  # a filtered search tests only chunks that pass the filters
             communities = [
                 Community(
@@ -174,7 +185,6 @@ class LazyMixin:
         outside = tuple(c for c in ranked if c not in held)
         if outside:
             communities = [*communities, Community("concept", OUTSIDE, 0, None, "", (), outside)]
-        catalog = self.collection().catalog
 
         def lookup(chunk_ids: Sequence[str]) -> Mapping[str, Hit]:
             missing = [c for c in chunk_ids if c not in known]
@@ -184,23 +194,36 @@ class LazyMixin:
                     known[cid] = hit_from_row(row, 0, 0.0)
             return {c: known[c] for c in chunk_ids if c in known}
 
-        model = llm
-        name = relevance or cfg.relevance
-        if name in ("auto", "llm") and model is None and (name == "llm" or self.config.llm.provider != "none"):
-            model = self.retrieval_llm()
-        reranker = self.reranker("auto") if name in ("auto", "reranker") else None
-        test = relevance_test(name, question, lookup, embedder=self.embedder, reranker=reranker, llm=model)
         by_id = {c.id: c for c in communities}
-        result = lazy_search(
-            ranked,
-            communities,
-            test,
-            budget=budget,
-            margin=test.margin,
-            centrality=lambda c: graph.central(by_id[c.id]) if c.id != OUTSIDE else c.chunk_ids,
-        )
+
+        def central(c: Community) -> Sequence[str]:
+            return graph.central(by_id[c.id]) if c.id != OUTSIDE else c.chunk_ids
+
+        if corpus:
+            # nothing in the question narrows it: every chunk is relevant, and each theme is told by its most
+            # representative chunks, the largest themes first (ranked is empty, so communities go by size)
+            notes.append("a question about the whole collection: each theme is told by its most central chunks")
+            place = {ch: 1.0 / (1 + i) for c in communities if c.parent is None for i, ch in enumerate(central(c))}
+            test: Any = CentralityTest(place)
+        else:
+            model = llm
+            name = relevance or cfg.relevance
+            if name in ("auto", "llm") and model is None and (name == "llm" or self.config.llm.provider != "none"):
+                model = self.retrieval_llm()
+            reranker = self.reranker("auto") if name in ("auto", "reranker") else None
+            test = relevance_test(
+                name,
+                question,
+                lookup,
+                embedder=self.embedder,
+                vectors=lambda ids: chunk_vectors(catalog, ids),
+                reranker=reranker,
+                llm=model,
+            )
+        result = lazy_search(ranked, communities, test, budget=budget, margin=test.margin, centrality=central)
+        lookup([t.chunk_id for t in result.tested])
         usage = getattr(test, "usage", Usage())
-        return LazySearch(result, tuple(ranked), dict(known), by_id, test.name, usage, (*notes, *result.notes))
+        return LazySearch(result, tuple(ranked), dict(known), by_id, test.name, usage, (*notes, *result.notes), corpus)
 
     def _lazy_ranking(self, query: str, k: int, filters: Filters | Sequence[str] | None) -> tuple[list[Hit], list[str]]:
         """The ``lazy`` search mode: the hybrid ranking with chunks that failed their relevance test moved last."""
@@ -217,10 +240,11 @@ class LazyMixin:
         on_token: Callable[[str], None] | None,
         filters: Filters | Sequence[str] | None,
         draft_with: Callable[..., Draft],
-    ) -> tuple[Draft, list[Hit], Usage]:
+    ) -> tuple[Draft, list[Hit], Usage, bool]:
         """The draft of a graph answer mode: ``lazy`` (LazyGraphRAG), ``local`` (GraphRAG around the entities the
         question names) or ``global`` (GraphRAG's map-reduce over community reports; LazyGraphRAG, with a note, when
-        no GraphRAG build made reports)."""
+        no GraphRAG build made reports). Also says whether the question is about the whole corpus (then every
+        claim drawn from it is about the question)."""
         from .graph.graphrag import KIND
         from .index import graph_tables
 
@@ -235,7 +259,9 @@ class LazyMixin:
                 if filters:
                     notes.append("filters do not apply to GraphRAG's community reports; they were not used")
                 draft = self.graphrag_draft(question, scope=graph, llm=model)  # type: ignore[attr-defined]
-                return draft, list(draft.packed), Usage()
+                catalog = self.collection().catalog
+                whole = graph == "global" and not focus(question, lambda w: graph_tables.term_share(catalog, w))
+                return draft, list(draft.packed), Usage(), whole
         return self._lazy_draft(question, model, notes, on_token, filters, draft_with)
 
     def _lazy_draft(
@@ -246,10 +272,11 @@ class LazyMixin:
         on_token: Callable[[str], None] | None,
         filters: Filters | Sequence[str] | None,
         draft_with: Callable[..., Draft],
-    ) -> tuple[Draft, list[Hit], Usage]:
+    ) -> tuple[Draft, list[Hit], Usage, bool]:
         """LazyGraphRAG's draft: the chunks that passed, by theme, drafted by ``model`` (``draft_with``, the Engine's
-        usual drafter) or, with none, one cited sentence per theme. Returns the draft, the sources it was given and
-        what the relevance tests spent."""
+        usual drafter, within the context budget) or, with none, one cited sentence per theme (every theme: no
+        model reads them). Returns the draft, the sources it was given, what the relevance tests spent, and whether
+        the question was about the whole corpus."""
         found = self.lazy_search(question, filters=filters, llm=model if self.config.graph.relevance == "llm" else None)
         notes += list(found.notes)
         notes.append(
@@ -261,22 +288,23 @@ class LazyMixin:
         # ranked in theme order, so that each theme's sources sit together in the prompt
         place = {f.chunk_id: 100 * t + j + 1 for t, g in enumerate(themed) for j, f in enumerate(g)}
         order = sorted(place, key=lambda c: (place[c] % 100, place[c]))
-        packed = pack(
-            [_ranked(found.hits[c], place[c]) for c in order],
-            budget_tokens=self.config.answer.context_tokens,
-            tokenizer=self.config.chunking.tokenizer,
-        )
+        packed = [_ranked(found.hits[c], place[c]) for c in order]
+        if model is not None:
+            packed = pack(
+                packed, budget_tokens=self.config.answer.context_tokens, tokenizer=self.config.chunking.tokenizer
+            )
         packed = [_ranked(h, i) for i, h in enumerate(sorted(packed, key=lambda h: h.rank), start=1)]
         reading = read_sources(self.embedder, question, packed)
         if model is not None:
-            return draft_with(question, packed, reading, model, notes, on_token), packed, found.usage
+            draft = draft_with(question, packed, reading, model, notes, on_token)
+            return draft, packed, found.usage, found.corpus
         number = {h.chunk_id: i for i, h in enumerate(packed, start=1)}
         themes = []
         for g in themed:
             top = found.communities.get(g[0].top)
             title = top.title if top is not None else ""
             themes.append((title, [number[f.chunk_id] for f in g if f.chunk_id in number]))
-        return theme_draft(themes, packed, reading), packed, found.usage
+        return theme_draft(themes, packed, reading, representative=found.corpus), packed, found.usage, found.corpus
 
 
 def _ranked(hit: Hit, rank: int) -> Hit:

@@ -1,7 +1,10 @@
 """LazyGraphRAG's relevance tests, by name: each scores a batch of chunks against the question.
 
-* ``similarity`` (offline, always there): the best cosine between the question and a sentence of the chunk (the
-  sentence read with its subject, as answers read sources: :func:`kenning.generate.reading.read_sources`);
+* ``similarity`` (offline, the default): the cosine between the question and the chunk's vector as it was indexed
+  (nothing is embedded but the question, so a budget of tests costs milliseconds);
+* ``sentences`` (offline): the best cosine between the question and a sentence of the chunk (the sentence read with
+  its subject, as answers read sources: :func:`kenning.generate.reading.read_sources`) — finer, and slower: every
+  tested chunk's sentences are embedded;
 * ``reranker``: the collection's tuned cross-encoder (``kenning tune`` adopts one only where it measurably helps);
 * ``llm``: the configured model answers yes or no for each chunk, the chunk fenced as untrusted text.
 
@@ -9,7 +12,7 @@ A test is built for one question (:func:`relevance_test`) and carries the ``marg
 as relevant as the best one found (see :mod:`kenning.graph.lazy`).
 
 >>> sorted(RELEVANCE_TESTS)
-['llm', 'reranker', 'similarity']
+['llm', 'reranker', 'sentences', 'similarity']
 """
 
 from __future__ import annotations
@@ -28,21 +31,53 @@ from ..providers.llm.fence import UNTRUSTED_RULE, fence
 from ..rerank.cross_encoder import CrossEncoderReranker
 from ..types import Hit, Usage
 
-__all__ = ["RELEVANCE_TESTS", "SimilarityTest", "RerankerTest", "LLMTest", "relevance_test"]
+__all__ = [
+    "RELEVANCE_TESTS",
+    "CentralityTest",
+    "SimilarityTest",
+    "SentenceTest",
+    "RerankerTest",
+    "LLMTest",
+    "relevance_test",
+]
 
 Lookup = Callable[[Sequence[str]], Mapping[str, Hit]]
+Vectors = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
 
 
 @dataclass(slots=True)
 class SimilarityTest:
-    """Best sentence cosine with the question; passes within 0.1 of the best (MiniLM cosines of a sentence that
-    answers sit ~0.2–0.3 above those of one on another subject)."""
+    """Cosine of the question with each chunk's stored vector; passes within 0.1 of the best (MiniLM cosines of a
+    chunk on the question's subject sit ~0.2–0.3 above those of one on another)."""
+
+    embedder: Embedder
+    question: str
+    vectors: Vectors
+    margin: float = 0.10
+    name: str = "similarity"
+    _q: np.ndarray | None = None
+
+    def scores(self, chunk_ids: Sequence[str]) -> list[float]:
+        if self._q is None:
+            q = self.embedder.embed([self.question], is_query=True)[0]
+            self._q = q / (np.linalg.norm(q) or 1.0)
+        found = self.vectors(chunk_ids)
+        out = []
+        for c in chunk_ids:
+            v = found.get(c)
+            out.append(-1.0 if v is None else float(v @ self._q) / float(np.linalg.norm(v) or 1.0))
+        return out
+
+
+@dataclass(slots=True)
+class SentenceTest:
+    """Best sentence cosine with the question; passes within 0.1 of the best."""
 
     embedder: Embedder
     question: str
     lookup: Lookup
     margin: float = 0.10
-    name: str = "similarity"
+    name: str = "sentences"
 
     def scores(self, chunk_ids: Sequence[str]) -> list[float]:
         hits = self.lookup(chunk_ids)
@@ -113,8 +148,23 @@ class LLMTest:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class CentralityTest:
+    """For a question about the whole corpus, to which every chunk is relevant: how representative each chunk is of
+    its community (1 for the most central, falling with its place), so each theme is told by its most central
+    chunks. Everything passes (``margin`` is infinite)."""
+
+    place: Mapping[str, float]
+    margin: float = float("inf")
+    name: str = "corpus"
+
+    def scores(self, chunk_ids: Sequence[str]) -> list[float]:
+        return [float(self.place.get(c, 0.0)) for c in chunk_ids]
+
+
 RELEVANCE_TESTS: dict[str, Callable[..., Any]] = {
     "similarity": SimilarityTest,
+    "sentences": SentenceTest,
     "reranker": RerankerTest,
     "llm": LLMTest,
 }
@@ -126,9 +176,10 @@ def relevance_test(
     lookup: Lookup,
     *,
     embedder: Embedder,
+    vectors: Vectors,
     reranker: Any = None,
     llm: LLM | None = None,
-) -> SimilarityTest | RerankerTest | LLMTest:
+) -> SimilarityTest | SentenceTest | RerankerTest | LLMTest:
     """The test ``name`` names for ``question``; ``auto``: the LLM when one is configured, else the collection's
     cross-encoder when it has one, else similarity."""
     if name == "auto":
@@ -143,4 +194,6 @@ def relevance_test(
         if not isinstance(reranker, CrossEncoderReranker):
             raise ConfigError("graph.relevance = reranker needs the collection's tuned reranker (kenning tune)")
         return RerankerTest(reranker, question, lookup)
-    return SimilarityTest(embedder, question, lookup)
+    if name == "sentences":
+        return SentenceTest(embedder, question, lookup)
+    return SimilarityTest(embedder, question, vectors)

@@ -30,16 +30,28 @@ from ..types import Hit
 __all__ = ["theme_draft"]
 
 
-def theme_draft(themes: Sequence[tuple[str, Sequence[int]]], packed: Sequence[Hit], reading: Reading) -> Draft:
-    """One line per theme ``(title, source numbers)``: its best sentence (by ``reading``'s scores, sentences that
-    lean on what came before last), cited. Themes with no usable sentence are left out."""
+def theme_draft(
+    themes: Sequence[tuple[str, Sequence[int]]],
+    packed: Sequence[Hit],
+    reading: Reading,
+    *,
+    representative: bool = False,
+) -> Draft:
+    """One line per theme ``(title, source numbers)``: its best sentence, cited — the one that reads best against the
+    question (``reading``'s scores), or with ``representative`` (a question about the whole corpus) the one nearest
+    the centre of the theme's sentences; sentences that lean on what came before come last. Themes with no usable
+    sentence are left out."""
     lines: list[str] = []
     cited: set[int] = set()
     for title, numbers in themes:
         mine = [i for i, s in enumerate(reading.sentences) if s.source in numbers]
         if not mine:
             continue
-        best = max(mine, key=lambda i: (not reading.sentences[i].dependent, float(reading.scores[i])))
+        score = reading.scores
+        if representative and reading.vectors.shape[0] == len(reading.sentences):
+            centre = reading.vectors[mine].mean(axis=0)
+            score = reading.vectors @ centre
+        best = max(mine, key=lambda i: (not reading.sentences[i].dependent, float(score[i])))
         sentence = reading.sentences[best]
         text = " ".join(sentence.text.split())
         label = f"**{title}**: " if title else ""

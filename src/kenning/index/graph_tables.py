@@ -24,6 +24,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..graph.types import Community, GraphBuild, GraphEdge, GraphNode, LLMCall
 from .catalog import Catalog
 
@@ -42,6 +44,8 @@ __all__ = [
     "chunk_token_counts",
     "chunk_concept_keys",
     "drop_concepts",
+    "chunk_vectors",
+    "term_share",
 ]
 
 
@@ -219,3 +223,33 @@ def chunk_token_counts(catalog: Catalog) -> dict[str, int]:
     """chunk id → its token count as stored at index time (the collection's tokenizer): what the cost advisor sizes
     LLM prompts with, without tokenizing the corpus again."""
     return {chunk_id: int(n) for chunk_id, n in catalog.conn.execute("SELECT chunk_id, n_tokens FROM chunks")}
+
+
+def chunk_vectors(catalog: Catalog, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """chunk id → its stored vector (unit length, as embedded at index time): LazyGraphRAG's similarity test reads
+    these instead of embedding the chunks again."""
+    out: dict[str, np.ndarray] = {}
+    unique = list(dict.fromkeys(chunk_ids))
+    for i in range(0, len(unique), 900):
+        part = unique[i : i + 900]
+        marks = ",".join("?" * len(part))
+        rows = catalog.conn.execute(
+            f"SELECT c.chunk_id, v.vector FROM chunks c JOIN vectors v USING (embed_hash) WHERE c.chunk_id IN ({marks})",
+            part,
+        )
+        out.update((cid, np.frombuffer(v, dtype="<f4")) for cid, v in rows)
+    return out
+
+
+def term_share(catalog: Catalog, word: str, *, sample: int = 20_000) -> float:
+    """The share of chunks whose text contains ``word`` (case-insensitive, as a substring), over an even sample of at
+    most ``sample`` chunks: whether a word names the corpus itself (:mod:`kenning.graph.scope`)."""
+    total = int(catalog.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    if total == 0:
+        return 0.0
+    step = max(1, total // sample)
+    row = catalog.conn.execute(
+        "SELECT count(*), coalesce(sum(instr(lower(text), ?) > 0), 0) FROM chunks WHERE id % ? = 0",
+        (word.lower(), step),
+    ).fetchone()
+    return float(row[1]) / max(1, int(row[0]))

@@ -119,15 +119,19 @@ def check_answer(
     model: LLM | None,
     max_tokens: int,
     fallback: Callable[[], Verifier] | None = None,
+    about: str | None = None,
 ) -> Checked:
     """Verdicts on ``draft`` and, under ``policy`` ``retry``, one redraft by ``model`` naming the failing claims.
 
     When ``check`` fails, ``fallback()`` (e.g. the offline verifier) checks the claims instead, with a note; with no
-    ``fallback`` a :class:`ProviderError` says that no claim could be checked.
+    ``fallback`` a :class:`ProviderError` says that no claim could be checked. ``about`` is what a supported claim
+    must be about to stay SUPPORT (default ``question``; ``""`` for a question about the whole corpus, which every
+    claim from it is about).
     """
     notes: list[str] = []
     check_policy(policy)
-    check, (draft, verdicts, usage) = _judge(check, fallback, draft, question, notes)
+    about = question if about is None else about
+    check, (draft, verdicts, usage) = _judge(check, fallback, draft, about, notes)
     if policy == "retry" and model is not None and draft.mode == "llm":
         failing = [v.claim for v in verdicts if v.label != "SUPPORT"]
         if failing:
@@ -136,7 +140,7 @@ def check_answer(
             except ProviderError as exc:
                 notes.append(f"the retry failed ({exc}); kept the first answer")
             else:
-                check, (draft, verdicts, more) = _judge(check, fallback, redraft, question, notes)
+                check, (draft, verdicts, more) = _judge(check, fallback, redraft, about, notes)
                 usage = usage + more
                 notes.append(f"regenerated once because {len(failing)} claim(s) were not supported")
     return Checked(draft, tuple(verdicts), usage, tuple(notes), check.name if check else "")
