@@ -250,8 +250,8 @@ CRITERIA = {
     "directness": "How specifically and clearly does the answer address the question?",
 }
 
-JUDGE_PROMPT = """You are a fair judge comparing two answers to the same question.
-Criterion: {criterion} — {description}
+JUDGE_PROMPT = """You are a fair judge comparing two answers to the same question on four criteria:
+{criteria}
 
 Question: {question}
 
@@ -261,32 +261,43 @@ Answer A:
 Answer B:
 {b}
 
-Judge only on the criterion above, not on length alone. Reply with JSON: {{"reason": "<one sentence>", "winner": "A"}}
-where winner is "A", "B" or "tie"."""
+For each criterion say which answer is better: "A", "B" or "tie". Judge each criterion on its own, not on length
+alone. Reply with JSON only: {{"reason": "<one sentence>", {fields}}}"""
 
-JUDGE_CHARS = 2400  # each answer is cut to this many characters so two fit the small model's context comfortably
+JUDGE_CHARS = 2000  # each answer is cut to this many characters so two fit the small model's context comfortably
+
+Winner = Literal["A", "B", "tie"]
 
 
 class Judgement(BaseModel):
-    """The judge's reply: a one-sentence reason, then A, B or tie."""
+    """The judge's reply: a one-sentence reason, then A, B or tie per criterion."""
 
     reason: str
-    winner: Literal["A", "B", "tie"]
+    comprehensiveness: Winner
+    diversity: Winner
+    empowerment: Winner
+    directness: Winner
 
 
-def judge_once(llm: Any, question: str, criterion: str, a: str, b: str) -> str:
-    """The winner, A, B or tie, for one criterion and one order (a malformed reply after retries counts as tie)."""
+def judge_prompt(question: str, a: str, b: str) -> str:
+    """The judge's prompt for one order (answers cut to :data:`JUDGE_CHARS`)."""
+    criteria = "\n".join(f"- {name}: {text}" for name, text in CRITERIA.items())
+    fields = ", ".join(f'"{name}": "A"' for name in CRITERIA)
+    return JUDGE_PROMPT.format(
+        criteria=criteria, question=question, a=a[:JUDGE_CHARS], b=b[:JUDGE_CHARS], fields=fields
+    )
+
+
+def judge_once(llm: Any, question: str, a: str, b: str) -> dict[str, str]:
+    """The winner (A, B or tie) per criterion for one order; a reply still malformed after retries is all ties."""
     from kenning.errors import ProviderError
     from kenning.providers.llm import Message, complete_json
 
-    prompt = JUDGE_PROMPT.format(
-        criterion=criterion, description=CRITERIA[criterion], question=question, a=a[:JUDGE_CHARS], b=b[:JUDGE_CHARS]
-    )
     try:
-        reply, _usage = complete_json(llm, [Message("user", prompt)], Judgement, max_tokens=160)
+        reply, _usage = complete_json(llm, [Message("user", judge_prompt(question, a, b))], Judgement, max_tokens=200)
     except ProviderError:
-        return "tie"
-    return reply.winner
+        return dict.fromkeys(CRITERIA, "tie")
+    return {c: getattr(reply, c) for c in CRITERIA}
 
 
 def win_rate(verdicts: list[tuple[str, str]]) -> float:
@@ -338,10 +349,12 @@ def run_judge(args: argparse.Namespace) -> None:
         same: dict[str, list[str]] = {c: [] for c in CRITERIA}
         t0 = time.perf_counter()
         for question, text_b, text_o in pairs:
+            ab, ba, aa = (
+                judge_once(llm, question, x, y) for x, y in ((text_b, text_o), (text_o, text_b), (text_b, text_b))
+            )
             for criterion in CRITERIA:
-                verdicts[criterion].append(("AB", judge_once(llm, question, criterion, text_b, text_o)))
-                verdicts[criterion].append(("BA", judge_once(llm, question, criterion, text_o, text_b)))
-                same[criterion].append(judge_once(llm, question, criterion, text_b, text_b))
+                verdicts[criterion] += [("AB", ab[criterion]), ("BA", ba[criterion])]
+                same[criterion].append(aa[criterion])
             console.print(f"  {corpus}: judged {question!r} ({time.perf_counter() - t0:.0f} s so far)")
         out = {
             "questions": len(pairs),

@@ -141,16 +141,19 @@ def test_win_rate_cancels_position_bias(bench) -> None:
     assert gq.win_rate([("AB", "tie"), ("BA", "tie")]) == 0.5
 
 
-def test_judge_asks_for_json_and_reads_the_winner(bench, llm_server, monkeypatch) -> None:  # noqa: F811
+def test_judge_asks_for_json_and_reads_the_winners(bench, llm_server, monkeypatch) -> None:  # noqa: F811
     _, gq = bench
     monkeypatch.setenv(OPENAI.key_env, "sk-test")
-    llm_server.reply(OPENAI.ok('{"reason": "B lists more parts.", "winner": "B"}'), OPENAI.ok("no json here"))
-    llm_server.reply(OPENAI.ok("still none"), OPENAI.ok("nor here"))
+    good = '{"reason": "B lists more parts.", "comprehensiveness": "B", "diversity": "B", "empowerment": "tie", '
+    good += '"directness": "A"}'
+    llm_server.reply(OPENAI.ok(good), OPENAI.ok("no json here"), OPENAI.ok('{"reason": "x"}'), OPENAI.ok("nor here"))
     with OPENAI.make(llm_server) as llm:
-        assert gq.judge_once(llm, "What are the main topics?", "diversity", "one", "two") == "B"
-        assert gq.judge_once(llm, "What are the main topics?", "diversity", "one", "two") == "tie"  # malformed
+        assert gq.judge_once(llm, "What are the main topics?", "one", "two") == {
+            "comprehensiveness": "B", "diversity": "B", "empowerment": "tie", "directness": "A"
+        }  # fmt: skip
+        assert set(gq.judge_once(llm, "What are the main topics?", "one", "two").values()) == {"tie"}  # malformed
     prompt = llm_server.requests[0].body["messages"][0]["content"]
-    assert "Criterion: diversity" in prompt and "Answer A:\none" in prompt and "Answer B:\ntwo" in prompt
+    assert "- diversity: How varied" in prompt and "Answer A:\none" in prompt and "Answer B:\ntwo" in prompt
 
 
 def test_bench_doctests(bench) -> None:
