@@ -9,6 +9,7 @@ chunks that passed, grouped by top-level community (a theme each), and goes thro
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,17 @@ class _Graph:
         self.communities = communities
         self._node_chunks = node_chunks
         self._central: dict[int, list[str]] = {}
+        self._top_of_row: dict[int, int] | None = None
+        self.top_sizes = {c.id: len(c.chunk_ids) for c in communities if c.parent is None}
+
+    def top_of_row(self, catalog: Any) -> dict[int, int]:
+        """Catalog row id → the top-level community its chunk belongs to."""
+        if self._top_of_row is None:
+            from .index.graph_tables import chunk_row_ids
+
+            top = {ch: c.id for c in self.communities if c.parent is None for ch in c.chunk_ids}
+            self._top_of_row = {row: top[cid] for cid, row in chunk_row_ids(catalog).items() if cid in top}
+        return self._top_of_row
 
     def central(self, c: Community) -> list[str]:
         if c.id not in self._central:
@@ -132,6 +144,27 @@ class LazyMixin:
             self._lazy_graph = (key, graph)
             return graph
 
+    def _spread(self, word: str) -> float:
+        """The share of the chunks in the concept graph's top-level communities in which ``word`` is frequent (in a
+        tenth of their chunks or more): near 1 for a word that names the corpus (kenning.graph.scope). 1.0 for a word
+        the lexical index ignores (a stop word)."""
+        col = self.collection()
+        snap = col.snapshot()
+        postings = snap.lexical.postings(word) if snap is not None else None
+        if postings is None:
+            return 1.0
+        top_of = self._concept_graph().top_of_row(col.catalog)
+        sizes = self._concept_graph().top_sizes
+        total = sum(sizes.values())
+        if not total:
+            return 0.0
+        counts: dict[int, int] = defaultdict(int)
+        for row in snap.rowids[postings].tolist():
+            top = top_of.get(int(row))
+            if top is not None:
+                counts[top] += 1
+        return sum(n for c, n in sizes.items() if counts.get(c, 0) >= 0.1 * n) / total
+
     def lazy_search(
         self,
         question: str,
@@ -160,9 +193,9 @@ class LazyMixin:
                 f"{self.collection_name}` to bring it up to date (chunks indexed since are searched outside it)"
             )
         catalog = self.collection().catalog
-        from .index.graph_tables import chunk_vectors, term_share
+        from .index.graph_tables import chunk_vectors
 
-        corpus = relevance is None and not focus(question, lambda w: term_share(catalog, w))
+        corpus = relevance is None and not focus(question, self._spread)
         filtered = bool(filters)
         depth = depth or max(100, 3 * budget)
         ranked_hits = (
@@ -259,8 +292,7 @@ class LazyMixin:
                 if filters:
                     notes.append("filters do not apply to GraphRAG's community reports; they were not used")
                 draft = self.graphrag_draft(question, scope=graph, llm=model)  # type: ignore[attr-defined]
-                catalog = self.collection().catalog
-                whole = graph == "global" and not focus(question, lambda w: graph_tables.term_share(catalog, w))
+                whole = graph == "global" and not focus(question, self._spread)
                 return draft, list(draft.packed), Usage(), whole
         return self._lazy_draft(question, model, notes, on_token, filters, draft_with)
 

@@ -1,15 +1,15 @@
 """Is a question about the whole corpus? "What are the main themes of these documents?" names no subject of its own.
 
 A question's *focus* is what remains of its words once question words, stop words and words that only speak about
-documents and their topics ("main", "themes", "overview", "manual", "covered") are set aside, and once words that
-most of the collection shares are set aside too (the "PostgreSQL" of "the PostgreSQL manual": a word in a quarter of
-the chunks or more names the corpus, not a part of it). A question with no focus left asks about the corpus as a
+documents and their topics ("main", "themes", "overview", "manual", "covered") are set aside, and once words found
+throughout the collection are set aside too (the "PostgreSQL" of "the PostgreSQL manual": a word that runs through
+the themes that hold three quarters of the chunks names the corpus, not a part of it). A question with no focus left asks about the corpus as a
 whole: to it every community is relevant, and LazyGraphRAG's relevance test reduces to choosing each community's most
 representative chunks (:mod:`kenning.engine_lazy`).
 
 >>> focus("What are the main topics of this documentation?", lambda w: 0.0)
 []
->>> focus("What are the main themes of the PostgreSQL manual?", lambda w: 0.6 if w == "postgresql" else 0.0)
+>>> focus("What are the main themes of the PostgreSQL manual?", lambda w: 0.99 if w == "postgresql" else 0.0)
 []
 >>> focus("Which topics does the manual cover about replication?", lambda w: 0.02)
 ['replication']
@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["focus", "CORPUS_SHARE", "META_WORDS"]
+__all__ = ["focus", "CORPUS_SPREAD", "META_WORDS"]
 
-CORPUS_SHARE = 0.25  # a word in this share of the chunks or more names the corpus, not a subject in it
+CORPUS_SPREAD = 0.75  # a word that runs through themes holding this share of the chunks names the corpus
 
 _STOP = frozenset(
     "a an the of to in on for by with and or but not no it its this that these those there their them they i you we "
@@ -47,16 +47,17 @@ META_WORDS = frozenset(
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_+#.-]*[A-Za-z0-9+#]|[A-Za-z]")
 
 
-def focus(question: str, share: Callable[[str], float]) -> list[str]:
+def focus(question: str, spread: Callable[[str], float]) -> list[str]:
     """The words of ``question`` that name a subject within the corpus (lower-cased, in order, once each);
-    ``share(word)`` is the fraction of the collection's chunks that contain the word."""
+    ``spread(word)`` is the share of the collection's chunks that sit in themes the word runs through (1.0 for a word
+    the index ignores, a stop word)."""
     out: list[str] = []
     for raw in _WORD.findall(question):
         word = raw.lower()
         base = word[:-1] if word.endswith("s") and word[:-1] in META_WORDS else word
         if word in _STOP or word in META_WORDS or base in META_WORDS or word in out:
             continue
-        if share(word) >= CORPUS_SHARE:
+        if spread(word) >= CORPUS_SPREAD:
             continue
         out.append(word)
     return out

@@ -45,7 +45,7 @@ __all__ = [
     "chunk_concept_keys",
     "drop_concepts",
     "chunk_vectors",
-    "term_share",
+    "chunk_row_ids",
 ]
 
 
@@ -241,15 +241,6 @@ def chunk_vectors(catalog: Catalog, chunk_ids: Sequence[str]) -> dict[str, np.nd
     return out
 
 
-def term_share(catalog: Catalog, word: str, *, sample: int = 20_000) -> float:
-    """The share of chunks whose text contains ``word`` (case-insensitive, as a substring), over an even sample of at
-    most ``sample`` chunks: whether a word names the corpus itself (:mod:`kenning.graph.scope`)."""
-    total = int(catalog.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-    if total == 0:
-        return 0.0
-    step = max(1, total // sample)
-    row = catalog.conn.execute(
-        "SELECT count(*), coalesce(sum(instr(lower(text), ?) > 0), 0) FROM chunks WHERE id % ? = 0",
-        (word.lower(), step),
-    ).fetchone()
-    return float(row[1]) / max(1, int(row[0]))
+def chunk_row_ids(catalog: Catalog) -> dict[str, int]:
+    """chunk id → catalog row id, for every chunk (a snapshot's positions name row ids)."""
+    return {chunk_id: int(row) for row, chunk_id in catalog.conn.execute("SELECT id, chunk_id FROM chunks")}

@@ -78,6 +78,23 @@ class LexicalIndex:
             out[token] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
         return out
 
+    def postings(self, word: str) -> np.ndarray | None:
+        """The positions of the chunks that hold ``word`` (all its tokens); None when the index sees no token in it
+        (a stop word)."""
+        tokens = self.tokens(word)
+        if not tokens:
+            return None
+        if not self.n_rows:
+            return np.zeros(0, dtype=np.int64)
+        vocab = self._retriever.vocab_dict
+        indptr, indices = self._retriever.scores["indptr"], self._retriever.scores["indices"]
+        out: np.ndarray | None = None
+        for token in tokens:
+            tid = vocab.get(token)
+            found = np.zeros(0, dtype=np.int64) if tid is None else np.asarray(indices[indptr[tid] : indptr[tid + 1]])
+            out = found if out is None else np.intersect1d(out, found)
+        return out
+
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` ``(positions, scores)`` with score > 0, only among positions where ``mask`` is true."""
         if not self.n_rows or k <= 0:
