@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -10,7 +10,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import render
-from ._shared import CollectionOpt, HomeOpt, JsonOpt, app, emit_json, err, load_config, resolve_home
+from ._shared import (
+    CollectionOpt,
+    HomeOpt,
+    JsonOpt,
+    LlmOpt,
+    app,
+    emit_json,
+    err,
+    home_and_config,
+    load_config,
+    resolve_home,
+)
 
 if TYPE_CHECKING:
     from ..engine_graph import GraphInfo
@@ -22,19 +33,56 @@ app.add_typer(graph_app, name="graph")
 
 
 @graph_app.command("build")
-def build(home: HomeOpt = None, collection: CollectionOpt = "default", as_json: JsonOpt = False) -> None:
+def build(
+    home: HomeOpt = None,
+    collection: CollectionOpt = "default",
+    graphrag: Annotated[
+        bool,
+        typer.Option(
+            "--graphrag",
+            help="Also build GraphRAG's entity graph and community reports with an LLM (--llm, [graph] llm_model or "
+            "[llm]); prints the estimated cost first (kenning plan) and asks.",
+        ),
+    ] = False,
+    llm: LlmOpt = None,
+    llm_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible or Anthropic server URL.")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Build without asking (the estimate is still shown).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Build the concept graph (or bring it up to date: only changed chunks are extracted again). Once built,
-    `kenning index` keeps it current."""
+    `kenning index` keeps it current. With --graphrag, then GraphRAG's LLM build (cached by content: a re-run pays
+    only for what changed)."""
     from ..engine import Engine
 
-    h = resolve_home(home)
-    engine = Engine(h, collection=collection, config=load_config(h, collection))
+    h, cfg = home_and_config(home, llm, llm_base_url, collection=collection)
+    engine = Engine(h, collection=collection, config=cfg)
+    if graphrag:
+        from .plan import confirm_llm_build
+
+        plan = engine.plan(model=llm)
+        if not confirm_llm_build(err, plan, "graphrag", yes=yes):
+            engine.close()
+            raise typer.Exit(1)
     with render.IndexProgress(err) as progress:
         built = engine.build_graph(progress=progress.update)
+        entity = engine.build_graphrag(progress=progress.update) if graphrag else None
     engine.close()
     if as_json:
-        emit_json(built)
+        emit_json({"concept": built, "entity": entity} if entity is not None else built)
         return
+    if entity is not None:
+        e = entity.stats
+        err.print(
+            escape(
+                f"GraphRAG: {e.get('entities', 0):,} entities, {e.get('relationships', 0):,} relationships, "
+                f"{e.get('reports', 0):,} reports; {e.get('calls_paid', 0):,} LLM calls paid, "
+                f"{e.get('calls_cached', 0):,} cached, {e.get('prompt_tokens', 0):,} + "
+                f"{e.get('completion_tokens', 0):,} tokens, {e.get('chunks_failed', 0)} chunks failed"
+            ),
+            highlight=False,
+        )
     s = built.stats
     table = Table(title=f"concept graph of {escape(collection)}", show_header=False)
     rows = [
