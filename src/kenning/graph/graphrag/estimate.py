@@ -53,8 +53,8 @@ class GraphRAGEstimate:
 class Rates:
     """What a build's model writes, per chunk and per call. ``source``: "assumed" or "measured"."""
 
-    extract_completion_per_token: float = 1.2  # completion tokens of an extraction per chunk token …
-    extract_completion_base: float = 40.0  # … plus this much per call
+    extract_completion_per_token: float = 0.8  # completion tokens of an extraction per chunk token …
+    extract_completion_base: float = 150.0  # … plus this much per call (never more than the prompt's max_tokens)
     extract_prompt_scale: float = 1.0  # measured/counted extraction prompt tokens (the model's tokenizer, retries)
     entities_per_chunk: float = 6.0
     merges_per_chunk: float = 0.5
@@ -147,7 +147,7 @@ def estimate_graphrag_build(
             continue
         paid_chunks += 1
         _add(per[EXTRACT.id], 1, _template(EXTRACT, inp, tokenizer) * rates.extract_prompt_scale,
-             rates.extract_completion_per_token * tok.count(text) + rates.extract_completion_base)  # fmt: skip
+             min(EXTRACT.max_tokens, rates.extract_completion_per_token * tok.count(text) + rates.extract_completion_base))  # fmt: skip
         names = tok.count(", ".join(["an entity name"] * round(rates.entities_per_chunk)))
         for _ in range(config.gleanings):
             glean = _template(GLEAN, GleanInput(text=text, found=[]), tokenizer) + names

@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ...providers.llm.base import Message
 from ...providers.llm.fence import UNTRUSTED_RULE, fence, fenced_sources
@@ -64,6 +64,20 @@ O = TypeVar("O", bound=BaseModel)  # noqa: E741 - output
 # -- typed inputs and outputs ------------------------------------------------------------------------------------------
 
 
+def _cut(n: int) -> BeforeValidator:
+    """Keep the first ``n`` items / characters: the schema's ``maxItems``/``maxLength`` bounds what a constrained
+    model writes (a small model otherwise lists until ``max_tokens``); an unconstrained one is cut, not refused."""
+    return BeforeValidator(lambda v: v[:n] if isinstance(v, list | str) else v)
+
+
+def Short(n: int) -> Any:  # noqa: N802 - a type
+    return Annotated[str, Field(max_length=n), _cut(n)]
+
+
+def Few(item: Any, n: int) -> Any:  # noqa: N802 - a type
+    return Annotated[list[item], Field(max_length=n), _cut(n)]
+
+
 class ExtractInput(BaseModel):
     text: str
 
@@ -74,21 +88,21 @@ class GleanInput(BaseModel):
 
 
 class Entity(BaseModel):
-    name: str = Field(min_length=1)
-    type: str = ""
-    description: str = ""
+    name: Short(80) = Field(min_length=1)
+    type: Short(40) = ""
+    description: Short(160) = ""
 
 
 class Relationship(BaseModel):
-    source: str = Field(min_length=1)
-    target: str = Field(min_length=1)
-    description: str = ""
+    source: Short(80) = Field(min_length=1)
+    target: Short(80) = Field(min_length=1)
+    description: Short(160) = ""
     strength: int = Field(5, ge=1, le=10)
 
 
 class Extraction(BaseModel):
-    entities: list[Entity] = Field(default_factory=list)
-    relationships: list[Relationship] = Field(default_factory=list)
+    entities: Few(Entity, 8) = Field(default_factory=list)
+    relationships: Few(Relationship, 8) = Field(default_factory=list)
 
 
 class MergeInput(BaseModel):
@@ -97,7 +111,7 @@ class MergeInput(BaseModel):
 
 
 class MergedDescription(BaseModel):
-    description: str
+    description: Short(600)
 
 
 class ReportInput(BaseModel):
@@ -107,15 +121,15 @@ class ReportInput(BaseModel):
 
 
 class Finding(BaseModel):
-    summary: str
-    explanation: str = ""
+    summary: Short(200)
+    explanation: Short(400) = ""
 
 
 class Report(BaseModel):
-    title: str
-    summary: str
+    title: Short(100)
+    summary: Short(600)
     rating: float = Field(5.0, ge=0, le=10)
-    findings: list[Finding] = Field(default_factory=list)
+    findings: Few(Finding, 5) = Field(default_factory=list)
 
 
 class MapInput(BaseModel):
@@ -124,13 +138,13 @@ class MapInput(BaseModel):
 
 
 class Point(BaseModel):
-    description: str
+    description: Short(400)
     score: int = Field(ge=0, le=100)
     report: int = Field(0, ge=0, description="The number of the report it comes from (0: not said).")
 
 
 class MapOutput(BaseModel):
-    points: list[Point] = Field(default_factory=list)
+    points: Few(Point, 8) = Field(default_factory=list)
 
 
 class ReduceInput(BaseModel):
@@ -201,7 +215,7 @@ EXTRACT: Prompt[ExtractInput, Extraction] = Prompt(
         "name, type, one-sentence description. Then the relationships between them: source and target entity "
         "names, one-sentence description, strength 1-10. " + _JSON_ONLY
     ),
-    max_tokens=900,
+    max_tokens=800,
 )
 
 GLEAN: Prompt[GleanInput, Extraction] = Prompt(
