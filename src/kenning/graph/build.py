@@ -14,7 +14,8 @@
    a k-nearest-neighbour graph keeps the community structure while the PostgreSQL manual's 596,001 candidate edges
    (72 MB of the catalog) shrink several-fold.
 4. **Communities.** Hierarchical Leiden (:mod:`kenning.graph.communities`) over the concepts with an edge (an
-   isolated concept stays a node, in no community). A title is its three most connected concepts joined by " · ".
+   isolated concept stays a node, in no community). A title is its three concepts with the most tf-idf weight in the
+   community's own chunks (what sets it apart, not the hubs every community touches), joined by " · ".
 5. **Chunks.** Each chunk joins exactly one community per level: the one holding most of its kept concepts' weight
    (occurrences in the chunk times idf), so LazyGraphRAG can rank communities by their chunks. A community's chunk ids
    are ordered by that weight, strongest first.
@@ -146,8 +147,16 @@ def _communities(
     out = []
     for c in clusters:
         node_ids = tuple(sorted(connected[i] for i in c.nodes))
-        top = sorted(node_ids, key=lambda n: (-strength[n], -df[n], names[n]))[:TITLE_CONCEPTS]
         chunks = tuple(cid for _, cid in sorted(assigned[c.index], key=lambda x: (-x[0], x[1])))
+        # the title names what sets the community apart: its concepts by their tf-idf over the community's own
+        # chunks (a hub concept every community touches scores low), graph strength breaking ties
+        mine = set(node_ids)
+        weight: Counter[int] = Counter()
+        for cid in chunks:
+            for node, w in chunk_weights[cid].items():
+                if node in mine:
+                    weight[node] += w
+        top = sorted(node_ids, key=lambda n: (-weight[n], -strength[n], -df[n], names[n]))[:TITLE_CONCEPTS]
         out.append(Community(KIND, c.index, c.level, c.parent, " · ".join(names[n] for n in top), node_ids, chunks))
     return out
 
