@@ -140,3 +140,31 @@ def test_cli_ask_and_search_lazy(graph_engine, home: Path) -> None:
     assert code == 0, err
     code, out, err = run_cli("ask", "themes?", "--mode", "lazy", "--home", str(home), "-c", "nope")
     assert code != 0 and one_line_error(err)
+
+
+def test_http_and_mcp_doors_take_the_lazy_modes(graph_engine, home: Path) -> None:
+    import anyio
+    import httpx
+
+    from kenning.serve import Engines
+    from kenning.serve.app import ServerSettings, create_app
+    from kenning.serve.mcp import build_server
+
+    from .http_servers import running
+
+    question = "What are the main themes of these documents?"
+    with running(create_app(ServerSettings(home=home))) as url, httpx.Client(base_url=url, timeout=120) as http:
+        answer = http.post("/api/collections/default/ask", json={"question": question, "mode": "lazy"}).json()
+        assert answer["answerable"] and answer["verdicts"], answer
+        hits = http.post("/api/collections/default/search", json={"query": "standby", "mode": "lazy", "k": 2}).json()
+        assert len(hits["hits"]) == 2
+        bad = http.post("/api/collections/default/ask", json={"question": question, "mode": "graph"})
+        assert bad.status_code == 422
+
+    async def ask() -> dict:
+        result = await build_server(Engines(home)).call_tool("ask", {"question": question, "scope": "corpus"})
+        return result.structured_content if hasattr(result, "structured_content") else result[1]
+
+    out = anyio.run(ask)
+    themes = {_theme(graph_engine, c["chunk_id"]) for c in out["citations"] if c["cited"]}
+    assert themes == {"vacuum", "replication"}

@@ -257,7 +257,7 @@ def test_tool_schemas_are_stable() -> None:
     assert args == {
         "search_docs": ["collection", "k", "mode", "query"],
         "fetch_doc": ["chunk_id", "collection", "neighbours"],
-        "ask": ["collection", "question"],
+        "ask": ["collection", "question", "scope"],
         "list_collections": [],
     }
     ask_out = tools["ask"].output_schema

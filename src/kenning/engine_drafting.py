@@ -52,7 +52,12 @@ class DraftingMixin:
         on_token: Callable[[str], None] | None,
         *,
         parent: str = "none",
+        spread: bool = False,
     ) -> Draft:
+        """The first draft of an answer from ``packed``. ``spread`` (LazyGraphRAG's themes): a local model reads a
+        short passage of every source rather than the best few, so that no theme is dropped for reading less well
+        against the question."""
+        per_source = 60
         if parent == "section" and packed:
             # After packing (which chose the sources by their chunks' sizes) and before drafting, so every drafter
             # reads the sections. The sources are read again because the extractive answerer and focus() pick
@@ -78,7 +83,11 @@ class DraftingMixin:
                 given = focus(
                     packed,
                     reading,
-                    budget_tokens=self.config.answer.local_context_tokens,
+                    budget_tokens=max(
+                        self.config.answer.local_context_tokens, per_source * len(packed) if spread else 0
+                    ),
+                    per_source_tokens=per_source if spread else 120,
+                    relative=0.0 if spread else 0.75,
                     tokenizer=self.config.chunking.tokenizer,
                 )
             try:

@@ -327,15 +327,24 @@ class LazyMixin:
             )
         packed = [_ranked(h, i) for i, h in enumerate(sorted(packed, key=lambda h: h.rank), start=1)]
         reading = read_sources(self.embedder, question, packed)
-        if model is not None:
-            draft = draft_with(question, packed, reading, model, notes, on_token)
-            return draft, packed, found.usage, found.corpus
         number = {h.chunk_id: i for i, h in enumerate(packed, start=1)}
         themes = []
         for g in themed:
             top = found.communities.get(g[0].top)
             title = top.title if top is not None else ""
-            themes.append((title, [number[f.chunk_id] for f in g if f.chunk_id in number]))
+            numbers = [number[f.chunk_id] for f in g if f.chunk_id in number]
+            if numbers:
+                themes.append((title, numbers))
+        if model is not None:
+            asked = question
+            if len(themes) > 1:  # the model is told how the sources group, so that its answer covers every theme
+                listed = "; ".join(t or "other" for t, _ in themes)
+                asked = (
+                    f"{question}\n\nThe sources fall into {len(themes)} themes ({listed}). Answer with one short "
+                    "line per theme, each citing its sources."
+                )
+            draft = draft_with(asked, packed, reading, model, notes, on_token, spread=len(themes) > 1)
+            return draft, packed, found.usage, found.corpus
         return theme_draft(themes, packed, reading, representative=found.corpus), packed, found.usage, found.corpus
 
 
