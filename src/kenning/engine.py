@@ -408,10 +408,10 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
             return self._ask_agent(question, model, check, notes, filters, on_step, t0)
         spent, whole = Usage(), False  # whole: a question about the whole corpus, which every claim is about
         if graph:  # LazyGraphRAG or GraphRAG: the sources come from the graph, not from the top k
-            draft, packed, spent, whole = self._graph_draft(
-                graph, question, model, notes, on_token, filters, self._draft
-            )
-            confidence = self._retrieval_confidence(question, packed, read_sources(self.embedder, question, packed))[0]
+            made = self._graph_draft(graph, question, model, notes, on_token, filters, self._draft)
+            draft, packed, spent, whole = made.draft, made.packed, made.usage, made.whole
+            reading = made.reading or read_sources(self.embedder, question, packed)
+            confidence = self._retrieval_confidence(question, packed, reading)[0]
             if not packed:
                 return not_in_sources(question, [], notes, model, confidence, t0, spent)
         else:

@@ -18,7 +18,7 @@ from .config import KenningConfig
 from .errors import ConfigError
 from .generate.answer import Draft
 from .generate.packing import pack
-from .generate.reading import read_sources
+from .generate.reading import Reading, read_sources
 from .graph.lazy import LazyResult, groups, lazy_search
 from .graph.relevance import CentralityTest, relevance_test
 from .graph.scope import focus
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .index import Collection
     from .providers.embedders import Embedder
 
-__all__ = ["LazyMixin", "LazySearch", "GRAPH_MODES", "graph_mode"]
+__all__ = ["LazyMixin", "LazySearch", "GraphDraft", "GRAPH_MODES", "graph_mode"]
 
 OUTSIDE = -1  # the community of ranked chunks the graph does not hold (indexed after it was built)
 
@@ -76,6 +76,18 @@ class LazySearch:
             + [f.chunk_id for f in self.result.found if f.chunk_id not in ranked]
             + [c for c in self.ranked if c in failed]
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GraphDraft:
+    """A graph answer mode's draft, the sources it was drawn from, what choosing them spent, whether the question was
+    about the whole corpus, and the sources' reading (None when not read)."""
+
+    draft: Draft
+    packed: list[Hit]
+    usage: Usage
+    whole: bool
+    reading: Reading | None = None
 
 
 class _Graph:
@@ -273,7 +285,7 @@ class LazyMixin:
         on_token: Callable[[str], None] | None,
         filters: Filters | Sequence[str] | None,
         draft_with: Callable[..., Draft],
-    ) -> tuple[Draft, list[Hit], Usage, bool]:
+    ) -> GraphDraft:
         """The draft of a graph answer mode: ``lazy`` (LazyGraphRAG), ``local`` (GraphRAG around the entities the
         question names) or ``global`` (GraphRAG's map-reduce over community reports; LazyGraphRAG, with a note, when
         no GraphRAG build made reports). Also says whether the question is about the whole corpus (then every
@@ -293,7 +305,7 @@ class LazyMixin:
                     notes.append("filters do not apply to GraphRAG's community reports; they were not used")
                 draft = self.graphrag_draft(question, scope=graph, llm=model)  # type: ignore[attr-defined]
                 whole = graph == "global" and not focus(question, self._spread)
-                return draft, list(draft.packed), Usage(), whole
+                return GraphDraft(draft, list(draft.packed), Usage(), whole)
         return self._lazy_draft(question, model, notes, on_token, filters, draft_with)
 
     def _lazy_draft(
@@ -304,7 +316,7 @@ class LazyMixin:
         on_token: Callable[[str], None] | None,
         filters: Filters | Sequence[str] | None,
         draft_with: Callable[..., Draft],
-    ) -> tuple[Draft, list[Hit], Usage, bool]:
+    ) -> GraphDraft:
         """LazyGraphRAG's draft: the chunks that passed, by theme, drafted by ``model`` (``draft_with``, the Engine's
         usual drafter, within the context budget) or, with none, one cited sentence per theme (every theme: no
         model reads them). Returns the draft, the sources it was given, what the relevance tests spent, and whether
@@ -344,8 +356,13 @@ class LazyMixin:
                     "line per theme, each citing its sources."
                 )
             draft = draft_with(asked, packed, reading, model, notes, on_token, spread=len(themes) > 1)
-            return draft, packed, found.usage, found.corpus
-        return theme_draft(themes, packed, reading, representative=found.corpus), packed, found.usage, found.corpus
+            if draft.answerable or not themes:
+                return GraphDraft(draft, packed, found.usage, found.corpus, reading)
+            # chunks passed the relevance tests, yet the model found nothing to say: say what each theme holds
+            notes.append("the model wrote no answer from the chunks that passed; one cited sentence per theme instead")
+        anchors = self.embedder.embed([t or question for t, _ in themes], is_query=True) if found.corpus else None
+        draft = theme_draft(themes, packed, reading, anchors=anchors)
+        return GraphDraft(draft, packed, found.usage, found.corpus, reading)
 
 
 def _ranked(hit: Hit, rank: int) -> Hit:

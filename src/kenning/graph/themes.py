@@ -20,14 +20,26 @@ chunks that reads best against the question, under the community's title as a bo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+import numpy as np
 
 from ..generate.answer import Draft
 from ..generate.prompts import NOT_IN_SOURCES_ANSWER
 from ..generate.reading import Reading
+from ..generate.sentences import Sentence
 from ..types import Hit
 
 __all__ = ["theme_draft"]
+
+_CODE = re.compile(r"[/\\=;{}<>$`|\[\]]|->|::|\w\(|^\s*[-*•]")
+
+
+def _statement(sentence: Sentence) -> bool:
+    """A sentence that reads as a statement on its own: not leaning on what came before, not code, 6–60 words."""
+    words = len(sentence.text.split())
+    return not sentence.dependent and not _CODE.search(sentence.text) and 6 <= words <= 60
 
 
 def theme_draft(
@@ -35,23 +47,25 @@ def theme_draft(
     packed: Sequence[Hit],
     reading: Reading,
     *,
-    representative: bool = False,
+    anchors: np.ndarray | None = None,
 ) -> Draft:
     """One line per theme ``(title, source numbers)``: its best sentence, cited — the one that reads best against the
-    question (``reading``'s scores), or with ``representative`` (a question about the whole corpus) the one nearest
-    the centre of the theme's sentences; sentences that lean on what came before come last. Themes with no usable
+    question (``reading``'s scores), or, given ``anchors`` (a question about the whole corpus: one unit vector per
+    theme, its title embedded), the one nearest its theme's title. Statements come first: sentences that lean on what
+    came before, read as code, or are shorter than six words or longer than sixty come last. Themes with no usable
     sentence are left out."""
     lines: list[str] = []
     cited: set[int] = set()
+    skipped = 0
     for title, numbers in themes:
         mine = [i for i, s in enumerate(reading.sentences) if s.source in numbers]
         if not mine:
+            skipped += 1
             continue
         score = reading.scores
-        if representative and reading.vectors.shape[0] == len(reading.sentences):
-            centre = reading.vectors[mine].mean(axis=0)
-            score = reading.vectors @ centre
-        best = max(mine, key=lambda i: (not reading.sentences[i].dependent, float(score[i])))
+        if anchors is not None and reading.vectors.shape[0] == len(reading.sentences):
+            score = reading.vectors @ anchors[len(lines) + skipped]
+        best = max(mine, key=lambda i: (_statement(reading.sentences[i]), float(score[i])))
         sentence = reading.sentences[best]
         text = " ".join(sentence.text.split())
         label = f"**{title}**: " if title else ""
