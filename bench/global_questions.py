@@ -326,6 +326,23 @@ def first_position_rate(verdicts: list[tuple[str, str]]) -> float:
     return sum(w == "A" for w in decided) / len(decided) if decided else float("nan")
 
 
+def judge_summary(
+    verdicts: dict[str, list[tuple[str, str]]], same: dict[str, list[str]], *, questions: int, seconds: float
+) -> dict[str, Any]:
+    """Win rates per criterion over both orders, the judge's first-position rate, and the A/A check."""
+    return {
+        "questions": questions,
+        "seconds": seconds,
+        "win_rate": {c: win_rate(v) for c, v in verdicts.items()},
+        "first_position_rate": {c: first_position_rate(v) for c, v in verdicts.items()},
+        "verdicts": verdicts,
+        "a_a": {c: {w: s.count(w) for w in ("A", "B", "tie")} for c, s in same.items()},
+        # the same answer in both slots, one call: the second slot's share (ties half); a fair judge gives ~0.5.
+        # Through the two-order protocol it is 0.5 by construction when the judge is deterministic.
+        "a_a_win_rate": {c: win_rate([("AB", w) for w in s]) for c, s in same.items()},
+    }
+
+
 def run_judge(args: argparse.Namespace) -> None:
     from kenning.config import LLMConfig
     from kenning.providers.llm import get_llm, parse_llm_spec
@@ -348,7 +365,7 @@ def run_judge(args: argparse.Namespace) -> None:
         verdicts: dict[str, list[tuple[str, str]]] = {c: [] for c in CRITERIA}
         same: dict[str, list[str]] = {c: [] for c in CRITERIA}
         t0 = time.perf_counter()
-        for question, text_b, text_o in pairs:
+        for done, (question, text_b, text_o) in enumerate(pairs, 1):
             ab, ba, aa = (
                 judge_once(llm, question, x, y) for x, y in ((text_b, text_o), (text_o, text_b), (text_b, text_b))
             )
@@ -356,18 +373,12 @@ def run_judge(args: argparse.Namespace) -> None:
                 verdicts[criterion] += [("AB", ab[criterion]), ("BA", ba[criterion])]
                 same[criterion].append(aa[criterion])
             console.print(f"  {corpus}: judged {question!r} ({time.perf_counter() - t0:.0f} s so far)")
-        out = {
-            "questions": len(pairs),
-            "seconds": time.perf_counter() - t0,
-            "win_rate": {c: win_rate(v) for c, v in verdicts.items()},
-            "verdicts": verdicts,
-            "a_a": {c: {w: s.count(w) for w in ("A", "B", "tie")} for c, s in same.items()},
-            # the same answer in both slots: raw, the share of the second slot's wins (a fair judge: ties or ~0.5);
-            # through the two-order protocol it is 0.5 by construction when the judge is deterministic
-            "a_a_win_rate": {c: win_rate([("AB", w) for w in s]) for c, s in same.items()},
-            "first_position_rate": {c: first_position_rate(v) for c, v in verdicts.items()},
-        }
-        results["corpora"][corpus] = out
+            out = judge_summary(verdicts, same, questions=done, seconds=time.perf_counter() - t0)
+            results["corpora"][corpus] = out  # written after every question: a run cut short keeps what it judged
+            write_result("global_questions_judge", quick=True, results=results, targets=targets, out=args.out)
+        if corpus not in results["corpora"]:
+            continue
+        out = results["corpora"][corpus]
         rows = [
             [c, out["win_rate"][c], out["first_position_rate"][c], out["a_a_win_rate"][c], str(out["a_a"][c])]
             for c in CRITERIA
@@ -411,7 +422,9 @@ def run_scifact(args: argparse.Namespace) -> None:
     for mode in ("hybrid", "lazy"):
         run: dict[str, dict[str, float]] = {}
         t0 = time.perf_counter()
-        for q in qids:
+        for i, q in enumerate(qids):
+            if i and i % 50 == 0:
+                console.print(f"  {mode}: {i} queries, {time.perf_counter() - t0:.0f} s")
             docs: dict[str, float] = {}
             for hit in engine.search(ds.queries[q], mode=mode, k=10):
                 doc = hit.source.rsplit("#", 1)[-1]
