@@ -16,8 +16,8 @@ from .test_graphrag import Script
 def test_graphrag_build_shows_the_estimate_asks_and_builds(
     engine,
     home: Path,
-    llm_server: FakeLLMServer,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    llm_server: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     llm_server.responder = Script()

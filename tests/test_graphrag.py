@@ -192,7 +192,7 @@ def test_malformed_json_keeps_a_partial_graph_and_a_rerun_retries_it(engine, fak
 
 def test_local_and_global_search_cite_chunks(engine, fake) -> None:
     llm, _ = fake
-    with pytest.raises(IndexError_, match="kenning graph build --llm"):
+    with pytest.raises(IndexError_, match="kenning graph build --graphrag --llm"):
         engine.graphrag_draft("What does VACUUM FULL do?", scope="local", llm=llm)
     engine.build_graphrag(llm=llm)
     chunk_ids = {r.chunk_id for r in engine.collection().catalog.iter_chunks()}

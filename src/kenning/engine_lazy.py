@@ -297,7 +297,7 @@ class LazyMixin:
             built = graph_tables.last_build(self.collection().catalog, KIND) is not None
             if graph == "global" and not built:
                 notes.append(
-                    "no GraphRAG community reports (build them with `kenning graph build --llm MODEL`): "
+                    "no GraphRAG community reports (build them with `kenning graph build --graphrag --llm PROVIDER:MODEL`): "
                     "answered with LazyGraphRAG"
                 )
             else:

@@ -39,8 +39,8 @@ from .reports import report_text
 __all__ = ["local_search", "global_search", "reports_at_level", "NO_GRAPH"]
 
 NO_GRAPH = (
-    "this collection has no entity graph yet; build one with an LLM first: kenning graph build --llm PROVIDER:MODEL "
-    "(e.g. --llm local)"
+    "this collection has no entity graph yet; build one with an LLM first: "
+    "kenning graph build --graphrag --llm PROVIDER:MODEL (e.g. --llm local)"
 )
 _WORD = re.compile(r"\w{3,}")
 
