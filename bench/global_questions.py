@@ -282,7 +282,7 @@ class Judgement(BaseModel):
 def judge_prompt(question: str, a: str, b: str) -> str:
     """The judge's prompt for one order (answers cut to :data:`JUDGE_CHARS`)."""
     criteria = "\n".join(f"- {name}: {text}" for name, text in CRITERIA.items())
-    fields = ", ".join(f'"{name}": "A"' for name in CRITERIA)
+    fields = ", ".join(f'"{name}": "A|B|tie"' for name in CRITERIA)  # an example with "A" gets copied
     return JUDGE_PROMPT.format(
         criteria=criteria, question=question, a=a[:JUDGE_CHARS], b=b[:JUDGE_CHARS], fields=fields
     )
