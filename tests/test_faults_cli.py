@@ -54,7 +54,7 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], says: str) -> Non
     ("args", "says"),
     [
         (["search", "vacuum", "-k", "0"], "k must be between 1 and 10000; got 0"),
-        (["search", "vacuum", "--mode", ""], "mode must be one of bm25, dense, hybrid; got ''"),
+        (["search", "vacuum", "--mode", ""], "mode must be one of bm25, dense, hybrid, lazy; got ''"),
         (["search", ""], "the query is empty"),
         (["search", "   "], "the query is empty"),
         (["ask", "what does vacuum do", "-k", "0", "--mode", "extractive"], "k must be between 1 and 10000"),
