@@ -322,7 +322,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         k = self.config.retrieval.k if k is None else k
         if not 0 < k <= 10_000:
             raise ConfigError(f"k must be between 1 and 10000; got {k}")
-        if mode == "lazy":  # LazyGraphRAG's relevance tests reorder the hybrid ranking (engine_lazy.py)
+        if mode == "lazy":  # LazyGraphRAG over the concept graph (engine_lazy.py)
             lazy_hits, lazy_notes = self._lazy_ranking(query, k, filters)
             return SearchResult(lazy_hits, Usage(), lazy_notes)
         col = self.collection()

@@ -65,17 +65,14 @@ class LazySearch:
     corpus: bool = False  # the question is about the whole corpus (kenning.graph.scope)
 
     def ranking(self) -> list[str]:
-        """Chunk ids for a search result: the first-stage order with every chunk that failed its test moved to the
-        end, and chunks that passed but ranked nowhere after the rest of it."""
-        passed = {f.chunk_id for f in self.result.found}
-        failed = {t.chunk_id for t in self.result.tested} - passed
+        """Chunk ids for a search result. A question about the whole corpus: what passed, theme by theme. Any other:
+        the first-stage (hybrid) order, then what passed outside it. The tests do not move a ranked chunk down: on
+        SciFact (300 test queries) moving every chunk that failed to the end cost 0.025 nDCG@10 (0.716 → 0.691),
+        since a chunk vector's similarity is a weaker judge than the hybrid ranking it would overrule."""
+        if self.corpus:
+            return [f.chunk_id for f in self.result.found]
         ranked = set(self.ranked)
-        kept = [c for c in self.ranked if c not in failed]
-        return (
-            kept
-            + [f.chunk_id for f in self.result.found if f.chunk_id not in ranked]
-            + [c for c in self.ranked if c in failed]
-        )
+        return list(self.ranked) + [f.chunk_id for f in self.result.found if f.chunk_id not in ranked]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +268,8 @@ class LazyMixin:
         return LazySearch(result, tuple(ranked), dict(known), by_id, test.name, usage, (*notes, *result.notes), corpus)
 
     def _lazy_ranking(self, query: str, k: int, filters: Filters | Sequence[str] | None) -> tuple[list[Hit], list[str]]:
-        """The ``lazy`` search mode: the hybrid ranking with chunks that failed their relevance test moved last."""
+        """The ``lazy`` search mode (:meth:`LazySearch.ranking`): a local question keeps the hybrid order, a question
+        about the whole corpus gets each theme's most central chunks."""
         found = self.lazy_search(query, filters=filters)
         order = [c for c in found.ranking() if c in found.hits][:k]
         return [_ranked(found.hits[c], i) for i, c in enumerate(order, start=1)], list(found.notes)
