@@ -13,6 +13,8 @@ representative chunks (:mod:`kenning.engine_lazy`).
 []
 >>> focus("Which topics does the manual cover about replication?", lambda w: 0.02)
 ['replication']
+>>> focus("Summarize the major areas that this documentation describes.", lambda w: 0.02)
+[]
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ META_WORDS = frozenset(
     "document documents documentation doc docs text texts corpus corpora collection collections source sources "
     "manual manuals guide guides book books handbook reference references material materials library archive "
     "article articles paper papers page pages file files site website wiki notes note set sets whole entire "
-    "here herein within".split()
+    "here herein within thing things reader readers learn different various".split()
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_+#.-]*[A-Za-z0-9+#]|[A-Za-z]")
 
@@ -54,10 +56,26 @@ def focus(question: str, spread: Callable[[str], float]) -> list[str]:
     out: list[str] = []
     for raw in _WORD.findall(question):
         word = raw.lower()
-        base = word[:-1] if word.endswith("s") and word[:-1] in META_WORDS else word
-        if word in _STOP or word in META_WORDS or base in META_WORDS or word in out:
+        if any(form in _STOP or form in META_WORDS for form in _forms(word)) or word in out:
             continue
         if spread(word) >= CORPUS_SPREAD:
             continue
         out.append(word)
     return out
+
+
+def _forms(word: str) -> set[str]:
+    """The word and the bases its English inflections may come from ("describes", "described", "describing" →
+    "describe").
+
+    >>> sorted(_forms("described"))
+    ['describ', 'describe', 'described']
+    """
+    forms = {word}
+    if word.endswith("s"):
+        forms |= {word[:-1], word[:-2]}
+    if word.endswith("ed"):
+        forms |= {word[:-1], word[:-2]}
+    if word.endswith("ing"):
+        forms |= {word[:-3], word[:-3] + "e"}
+    return forms
