@@ -134,6 +134,9 @@ def test_recorded_contexts_and_concept_builds_stand_beside_their_estimates(engin
         graph_tables.replace_graph(cat, "concept", [], [], [], settings={}, stats=stats)
     finally:
         cat.close()
+    # the build was made with spacy: the collection is set to it, so its recorded rates are the ones to use
+    graph = engine.config.graph.model_copy(update={"extractor": "spacy"})
+    engine.config = engine.config.model_copy(update={"graph": graph})
     plan = engine.plan(model=MINI)
     contextual, lazy = plan.row("contextual"), plan.row("lazygraphrag")
     assert contextual.paid.calls == 1 and contextual.paid.tokens == 290
