@@ -8,6 +8,7 @@ chunks that passed, grouped by top-level community (a theme each), and goes thro
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -91,8 +92,11 @@ class _Graph:
     """A loaded concept graph: communities, and each community's chunks by centrality (how many of its concepts a
     chunk holds)."""
 
-    def __init__(self, communities: list[Community], node_chunks: dict[int, tuple[str, ...]]) -> None:
+    def __init__(
+        self, communities: list[Community], node_chunks: dict[int, tuple[str, ...]], data_version: int
+    ) -> None:
         self.communities = communities
+        self.data_version = data_version  # the catalog's data_version the graph was built from
         self._node_chunks = node_chunks
         self._central: dict[int, list[str]] = {}
         self._top_of_row: dict[int, int] | None = None
@@ -135,21 +139,21 @@ class LazyMixin:
         def reranker(self, kind: str | None = None) -> Any: ...
         def retrieval_llm(self) -> LLM | None: ...
         def graph_communities(self, kind: str = "concept") -> list[Community]: ...
-        def graph_info(self) -> Any: ...
 
     def _concept_graph(self) -> _Graph:
+        """The concept graph, loaded once per build (the communities are read again only when a new build exists)."""
         from .index import graph_tables
 
         catalog = self.collection().catalog
-        communities = self.graph_communities("concept")  # raises, saying how to build one, when there is none
         build = graph_tables.last_build(catalog, "concept")
-        key = (self.collection_name, build.created_at if build else 0.0, build.data_version if build else 0)
+        key = (self.collection_name, build.created_at, build.data_version) if build is not None else None
         with self._lock:
             cached = getattr(self, "_lazy_graph", None)
-            if cached is not None and cached[0] == key:
+            if key is not None and cached is not None and cached[0] == key:
                 return cached[1]
+            communities = self.graph_communities("concept")  # raises, saying how to build one, when there is none
             nodes = {n.id: n.chunk_ids for n in graph_tables.nodes(catalog, "concept")}
-            graph = _Graph(communities, nodes)
+            graph = _Graph(communities, nodes, build.data_version if build is not None else 0)
             self._lazy_graph = (key, graph)
             return graph
 
@@ -162,9 +166,9 @@ class LazyMixin:
         postings = snap.lexical.postings(word) if snap is not None else None
         if postings is None:
             return 1.0
-        top_of = self._concept_graph().top_of_row(col.catalog)
-        sizes = self._concept_graph().top_sizes
-        total = sum(sizes.values())
+        graph = self._concept_graph()
+        top_of = graph.top_of_row(col.catalog)
+        total = sum(graph.top_sizes.values())
         if not total:
             return 0.0
         counts: dict[int, int] = defaultdict(int)
@@ -172,7 +176,7 @@ class LazyMixin:
             top = top_of.get(int(row))
             if top is not None:
                 counts[top] += 1
-        return sum(n for c, n in sizes.items() if counts.get(c, 0) >= 0.1 * n) / total
+        return sum(n for c, n in graph.top_sizes.items() if counts.get(c, 0) >= 0.1 * n) / total
 
     def lazy_search(
         self,
@@ -194,14 +198,13 @@ class LazyMixin:
         if budget < 0:
             raise ConfigError(f"the relevance-test budget must be 0 or more; got {budget}")
         graph = self._concept_graph()
+        catalog = self.collection().catalog
         notes: list[str] = []
-        info = self.graph_info()
-        if info.stale:
+        if graph.data_version < catalog.data_version():  # stale, as graph_info() says
             notes.append(
                 f"the concept graph is older than the collection's chunks; run `kenning graph build -c "
                 f"{self.collection_name}` to bring it up to date (chunks indexed since are searched outside it)"
             )
-        catalog = self.collection().catalog
         from .index.graph_tables import chunk_vectors
 
         corpus = relevance is None and not focus(question, self._spread)
@@ -364,6 +367,4 @@ class LazyMixin:
 
 
 def _ranked(hit: Hit, rank: int) -> Hit:
-    import dataclasses
-
     return dataclasses.replace(hit, rank=rank)

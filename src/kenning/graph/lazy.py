@@ -100,9 +100,8 @@ class LazyResult:
         return len(self.tested)
 
 
-def _community_order(ranked: Sequence[str], communities: Sequence[Community]) -> dict[int, float]:
-    """Each community's score: the sum of 1/(60 + rank) over its chunks among ``ranked`` (reciprocal rank)."""
-    rank = {c: i for i, c in enumerate(ranked, start=1)}
+def _community_order(rank: Mapping[str, int], communities: Sequence[Community]) -> dict[int, float]:
+    """Each community's score: the sum of 1/(60 + rank) over its ranked chunks (``rank``: 1-based; reciprocal rank)."""
     return {c.id: sum(1.0 / (60 + rank[ch]) for ch in c.chunk_ids if ch in rank) for c in communities}
 
 
@@ -130,8 +129,8 @@ def lazy_search(
     for c in communities:
         if c.parent is not None and c.parent in by_id:
             children[c.parent].append(c)
-    score = _community_order(ranked, communities)
-    rank = {c: i for i, c in enumerate(ranked)}
+    rank = {c: i for i, c in enumerate(ranked, start=1)}
+    score = _community_order(rank, communities)
 
     def order(cs: Sequence[Community]) -> list[Community]:
         return sorted(cs, key=lambda c: (-score[c.id], -len(c.chunk_ids), c.id))
