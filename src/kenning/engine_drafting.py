@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DraftingMixin"]
 
+SPREAD_PASSAGE_TOKENS = 60  # a local model's passage of each theme's source (LazyGraphRAG's spread drafts)
+
 
 class DraftingMixin:
     """_draft and _ask_agent."""
@@ -57,7 +59,6 @@ class DraftingMixin:
         """The first draft of an answer from ``packed``. ``spread`` (LazyGraphRAG's themes): a local model reads a
         short passage of every source rather than the best few, so that no theme is dropped for reading less well
         against the question."""
-        per_source = 60
         if parent == "section" and packed:
             # After packing (which chose the sources by their chunks' sizes) and before drafting, so every drafter
             # reads the sections. The sources are read again because the extractive answerer and focus() pick
@@ -80,16 +81,12 @@ class DraftingMixin:
                 # A local model's prompt stays within local_context_tokens: with parent sections, focus picks each
                 # source's best passage from its section instead of its chunk, so the section widens where the
                 # passage may come from (the sentence next to the chunk), not the prompt.
-                given = focus(
-                    packed,
-                    reading,
-                    budget_tokens=max(
-                        self.config.answer.local_context_tokens, per_source * len(packed) if spread else 0
-                    ),
-                    per_source_tokens=per_source if spread else 120,
-                    relative=0.0 if spread else 0.75,
-                    tokenizer=self.config.chunking.tokenizer,
-                )
+                budget = self.config.answer.local_context_tokens
+                wide: dict[str, Any] = {}
+                if spread:  # a short passage of every source, however well it reads against the question
+                    wide = {"per_source_tokens": SPREAD_PASSAGE_TOKENS, "relative": 0.0}
+                    budget = max(budget, SPREAD_PASSAGE_TOKENS * len(packed))
+                given = focus(packed, reading, budget_tokens=budget, tokenizer=self.config.chunking.tokenizer, **wide)
             try:
                 return llm_draft(model, question, given, max_tokens=self.config.llm.max_tokens, on_token=on_token)
             except ProviderError as exc:
