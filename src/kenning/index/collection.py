@@ -27,6 +27,7 @@ import re
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,7 @@ from ..config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig
 from ..errors import CollectionNotFound, ConfigError, IndexError_, IndexLockedError
 from .catalog import Catalog
 from .migrations import MIGRATIONS
+from .search import SnapshotSearch
 from .snapshot import Snapshot, build_snapshot
 
 __all__ = ["Collection", "list_collections", "FORMAT_VERSION", "read_manifest", "repair_hint"]
@@ -73,8 +75,8 @@ def check_name(name: str) -> str:
     return name
 
 
-class Collection:
-    """One collection's files. Use :meth:`open` to read and :meth:`create_or_open` to write."""
+class Collection(SnapshotSearch):
+    """The SQLite store (:class:`kenning.store.Store`): one collection's files. Use :meth:`open` to read and :meth:`create_or_open` to write."""
 
     def __init__(self, folder: Path, manifest: dict, catalog: Catalog, *, stamp: tuple[int, int] | None = None) -> None:
         self.folder = folder
@@ -85,6 +87,8 @@ class Collection:
         self._stamp = stamp if stamp is not None else _stamp(folder / "manifest.json")
         self._catalog_stamp = _inode(catalog.path)  # not its mtime: that moves with every commit
         self._reload = threading.Lock()
+        self._masks: OrderedDict = OrderedDict()
+        self._masks_lock = threading.Lock()
         self._lock_fd: int | None = None
         self.writable = not catalog.readonly
 

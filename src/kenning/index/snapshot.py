@@ -46,6 +46,8 @@ class Snapshot:
     version: int = 0
     rows: SnapshotRows | None = field(default=None, repr=False)
     entry: dict | None = field(default=None, repr=False)  # the manifest's entry it was loaded from
+    cache: dict = field(default_factory=dict, repr=False)  # derived once per snapshot (chunk ids by position…)
+    cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n_chunks(self) -> int:
@@ -96,6 +98,21 @@ class Snapshot:
             return self.rows.get(positions)
         by_rowid = catalog.chunk_rows([int(self.rowids[p]) for p in positions])
         return {p: by_rowid[int(self.rowids[p])] for p in positions if int(self.rowids[p]) in by_rowid}
+
+    def ids_and_docs(self, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+        """Each position's chunk id and document id (object arrays)."""
+        if self.rows is not None:
+            pairs = self.rows.ids_and_docs()
+        else:
+            by_rowid = catalog.chunk_rows([int(r) for r in self.rowids.tolist()])
+            pairs = [
+                (by_rowid[r].chunk_id, by_rowid[r].doc_id) if r in by_rowid else ("", "") for r in self.rowids.tolist()
+            ]
+        ids = np.empty(len(pairs), dtype=object)
+        docs = np.empty(len(pairs), dtype=object)
+        for i, (c, d) in enumerate(pairs):
+            ids[i], docs[i] = c, d
+        return ids, docs
 
     def close(self) -> None:
         if self.rows is not None:
@@ -211,6 +228,11 @@ class SnapshotRows:
         )
         with self._lock:
             return [r[0] for r in self._conn.execute(q, list(params))]
+
+    def ids_and_docs(self) -> list[tuple[str, str]]:
+        """``(chunk id, doc id)`` of every position, in position order."""
+        with self._lock:
+            return self._conn.execute("SELECT chunk_id, doc_id FROM rows ORDER BY pos").fetchall()
 
     def get(self, positions: Sequence[int]) -> dict[int, ChunkRow]:
         wanted = [int(p) for p in positions]

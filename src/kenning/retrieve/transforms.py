@@ -27,7 +27,6 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError, ProviderError
@@ -180,18 +179,18 @@ def fuse_hits(lists: dict[str, Sequence[Hit]], *, k: int, rrf_k: float = 60.0) -
     """
     ids: dict[str, int] = {}
     first: dict[int, Hit] = {}
-    rankings: dict[str, np.ndarray] = {}
+    rankings: dict[str, list[int]] = {}
     for name, hits in lists.items():
         positions = []
         for hit in hits:
             pos = ids.setdefault(hit.chunk_id, len(ids))
             first.setdefault(pos, hit)
             positions.append(pos)
-        rankings[name] = np.asarray(positions, dtype=np.int64)
+        rankings[name] = positions
     order, scores, ranks = rrf(rankings, k=rrf_k)
     return [
         dataclasses.replace(first[pos], rank=new, score=float(score), ranks={**first[pos].ranks, **ranks[pos]})
-        for new, (pos, score) in enumerate(zip(order.tolist()[:k], scores.tolist()[:k], strict=True), start=1)
+        for new, (pos, score) in enumerate(zip(order[:k], scores[:k], strict=True), start=1)
     ]
 
 
