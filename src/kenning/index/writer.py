@@ -25,9 +25,9 @@ from ..ingest import SourceFile, discover, parse
 from ..ingest.budget import file_budget
 from ..ingest.source import readable
 from ..providers.embedders import Embedder
+from ..store.base import Store
 from ..types import Chunk, Document, IndexReport, Skipped
 from .catalog import Catalog, SourceState
-from .collection import Collection
 from .context import ContextFailed, Situator, header_for, indexed_text
 
 __all__ = ["index_paths", "ProgressFn", "embed_text", "embed_hash", "changed_documents", "fingerprint_for"]
@@ -94,7 +94,7 @@ class _Counts:
 
 
 def index_paths(
-    collection: Collection,
+    collection: Store,
     paths: Sequence[str | Path],
     *,
     ingest: IngestConfig,
@@ -105,7 +105,8 @@ def index_paths(
     context: ContextConfig | None = None,
     situator: Situator | None = None,
 ) -> IndexReport:
-    """Bring ``collection`` up to date with ``paths``. The caller must hold the collection's write lock.
+    """Bring ``collection`` (any :class:`~kenning.store.Store`) up to date with ``paths``. The caller must hold
+    the collection's write lock.
 
     ``context`` says what is prepended to each chunk's indexed text and whether vectors are late-chunked;
     ``situator`` writes the LLM contexts when ``context.llm`` is on. If the LLM fails partway, what was committed is
@@ -120,7 +121,7 @@ def index_paths(
     catalog = collection.catalog
     chunker = Chunker(chunking, embedder=embedder)
     fingerprint = fingerprint_for(chunking, context)
-    model = collection.manifest["embedder"]["model"]
+    model = collection.info.embedder.model
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
     known = catalog.sources_under([readable(r) for r in roots])  # as discover() names them
     seen: set[str] = set()
@@ -261,7 +262,7 @@ def _protect(source: str, known: dict, seen: set[str]) -> None:
 
 
 def _commit(
-    collection: Collection,
+    collection: Store,
     pending: list[_Pending],
     fingerprint: str,
     embedder: Embedder,
