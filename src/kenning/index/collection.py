@@ -449,3 +449,21 @@ def write_manifest(path: Path, manifest: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+class _SQLiteBackend:
+    """The SQLite store as a :class:`kenning.store.registry.Backend`: ``location`` is kenning's home folder."""
+
+    def open(self, location: str | Path, name: str, *, write: bool = False) -> Collection:
+        return Collection.open(Path(location), name, write=write)
+
+    def create_or_open(
+        self, location: str | Path, name: str, config: KenningConfig, *, model: str, dim: int
+    ) -> Collection:
+        return Collection.create_or_open(Path(location), name, config, model=model, dim=dim)
+
+    def list_collections(self, location: str | Path) -> list[str]:
+        return list_collections(Path(location))
+
+
+SQLITE = _SQLiteBackend()

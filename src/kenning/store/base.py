@@ -16,7 +16,7 @@ Scored(ids=('a::0',), scores=(2.0,))
 >>> m = Manifest.from_dict({"format": 1, "schema_version": 4, "name": "docs", "created_at": 0.0,
 ...     "embedder": {"name": "local", "model": "bge-small", "dim": 384}, "chunking": {}, "lexical": {}})
 >>> m.embedder.dim, m.chunking.strategy, m.snapshot_version
-(384, 'recursive', None)
+(384, 'structure', None)
 """
 
 from __future__ import annotations
