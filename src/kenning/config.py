@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -260,6 +260,29 @@ class AnswerConfig(_Stage):
     )
 
 
+class StoreConfig(_Stage):
+    """Where collections are kept: the home folder (SQLite, the default) or a shared PostgreSQL database."""
+
+    url: str = Field(
+        "",
+        description="empty or 'sqlite': <home>/collections (SQLite); postgresql://user[:password]@host[:port]/db "
+        "(or ?host=/socket/dir): one database several kenning processes share (pip install 'kenning[postgres]'). "
+        "$KENNING_STORE or --store set it too.",
+    )
+    pool_size: int = Field(8, ge=1, le=256, description="PostgreSQL: connections each process keeps at most.")
+
+    @field_validator("url")
+    @classmethod
+    def _known(cls, url: str) -> str:
+        from .store.registry import scheme_of
+
+        try:
+            scheme_of(url)
+        except ConfigError as exc:  # reported with the file and field it came from
+            raise ValueError(str(exc)) from None
+        return url.strip()
+
+
 class GraphConfig(_Stage):
     """``[graph]``: the concept graph LazyGraphRAG searches, the search's budget, and GraphRAG's LLM build."""
 
@@ -304,6 +327,7 @@ class KenningConfig(_Stage):
     llm: LLMConfig = LLMConfig()
     answer: AnswerConfig = AnswerConfig()
     graph: GraphConfig = GraphConfig()
+    store: StoreConfig = StoreConfig()
     collections: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict,
         description="Per-collection settings that win over the stages above: [collections.NAME.retrieval] …",
@@ -351,6 +375,8 @@ class KenningConfig(_Stage):
             if not isinstance(values, dict) or stage == "collections" or stage not in cls.model_fields:
                 raise ConfigError(f"{path}: collections.{collection}.{stage}: not a settings section")
             data.setdefault(stage, {}).update(values)
+        if os.environ.get("KENNING_STORE"):  # the environment over the file, the command line over both
+            data.setdefault("store", {})["url"] = os.environ["KENNING_STORE"]
         for stage, values in overrides.items():
             data.setdefault(stage, {}).update({k: v for k, v in values.items() if v is not None})
         return build(cls, data, where=str(path) if path.is_file() else "settings")

@@ -39,7 +39,7 @@ from .generate.abstain import DEFAULT_ABSTENTION, AbstentionModel, Signals, afte
 from .generate.packing import citations_for, pack
 from .generate.parent import chunk_sources
 from .generate.reading import Reading, read_sources
-from .index import Collection, index_paths, list_collections
+from .index import index_paths
 from .index.adopt import embedder_for, reranker_for
 from .index.writer import ProgressFn
 from .providers.embedders import Embedder, get_embedder
@@ -47,6 +47,8 @@ from .providers.llm.base import LLM, closing
 from .rerank import LLMReranker, Reranker, rerank_with_usage
 from .retrieve import MODES, Filters, Searcher, hit_from_row
 from .retrieve.transforms import TRANSFORMS, QueryPlan, plan_query, search_plan
+from .store import Store
+from .store.registry import backend, location, redact
 from .types import Answer, Hit, IndexReport, Usage
 from .verify.answering import Verifiers, apply_strip, check_answer, check_policy, not_in_sources
 from .verify.base import Verifier
@@ -102,7 +104,8 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         self.config = (config or KenningConfig.load(self.home)).for_collection(collection)
         self._embedder = embedder
         self._embedder_entry: dict | None = None  # the manifest's embedder entry _embedder was built from
-        self._collection: Collection | None = None
+        self._stores = backend(self.config.store.url)  # the registry's backend for [store] url
+        self._collection: Store | None = None
         self._llm: LLM | None | bool = False  # False: not built yet
         self._local: LLM | None = None  # the packaged local generator, when answers use it
         self._verifiers = Verifiers(self.home)
@@ -162,14 +165,32 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         entry = self.collection().manifest.get("reranker") or {}
         return int(entry.get("depth", self.config.retrieval.rerank_depth))
 
-    def _open_existing(self) -> Collection | None:
+    @property
+    def store_location(self) -> str | Path:
+        """Where this Engine's collections are kept: the home folder (SQLite) or the ``[store] url``."""
+        return location(self.config.store.url, self.home)
+
+    def sqlite_only(self, what: str) -> None:
+        """Refuse ``what`` (a feature whose data lives in the SQLite store's files) on another store."""
+        if not isinstance(self.store_location, Path):
+            raise ConfigError(
+                f"{what} keeps its data beside the SQLite store's files; collection {self.collection_name!r} is in "
+                f"{self.store_name()}. Use a SQLite collection (no [store] url / --store) for it"
+            )
+
+    def store_name(self) -> str:
+        """The store as a message may show it (a URL without its password)."""
+        loc = self.store_location
+        return redact(loc) if isinstance(loc, str) else str(loc)
+
+    def _open_existing(self) -> Store | None:
         """The readers' collection, opened once and shared; None while the collection does not exist."""
         if self._collection is not None:
             return self._collection
         with self._lock, self._disk():
             if self._collection is None:
                 try:
-                    self._collection = Collection.open(self.home, self.collection_name)
+                    self._collection = self._stores.open(self.store_location, self.collection_name)
                 except CollectionNotFound:
                     return None
             return self._collection
@@ -196,15 +217,17 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
     @contextmanager
     def _writing(
         self, config: KenningConfig | None = None, *, model: str = "", dim: int = 0, lock_file: bool = True
-    ) -> Iterator[Collection]:
+    ) -> Iterator[Store]:
         """A writer's own Collection under this Engine's writer lock and (``lock_file``) the collection's file lock;
         readers keep theirs. With ``config`` the collection is created when missing (``model``, ``dim``: the
         embedder's)."""
         with self._writer, self._disk():
             if config is not None:
-                col = Collection.create_or_open(self.home, self.collection_name, config, model=model, dim=dim)
+                col = self._stores.create_or_open(
+                    self.store_location, self.collection_name, config, model=model, dim=dim
+                )
             else:
-                col = Collection.open(self.home, self.collection_name, write=True)
+                col = self._stores.open(self.store_location, self.collection_name, write=True)
             try:
                 if lock_file:
                     with col.locked():
@@ -214,14 +237,14 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
             finally:
                 col.close()
 
-    def collection(self) -> Collection:
+    def collection(self) -> Store:
         """The collection, opened for reading; raises :class:`CollectionNotFound` with a hint if it does not exist."""
         col = self._open_existing()
         if col is None:
-            Collection.open(self.home, self.collection_name)  # raises with the helpful message
+            self._stores.open(self.store_location, self.collection_name)  # raises with the helpful message
         return col  # type: ignore[return-value]
 
-    def _effective(self, col: Collection | None) -> dict[str, Any]:
+    def _effective(self, col: Store | None) -> dict[str, Any]:
         """Chunking/BM25/dense settings: the collection's own, overridden only by fields set explicitly."""
         out: dict[str, Any] = {}
         stages = (
@@ -250,7 +273,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         interrupted writer left (:meth:`Collection.recover`): its committed work is published, a damaged snapshot
         rebuilt, a half-done switch of embedder completed.
         """
-        if self.collection_name in list_collections(self.home):
+        if self.collection_name in self._stores.list_collections(self.store_location):
             with self._writing() as col:
                 col.recover()
         existing = self._open_existing()
@@ -357,7 +380,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
 
     def fetch_chunk(self, chunk_id: str) -> Hit | None:
         """One chunk by id (``doc_id::index``), as a Hit with rank 0, or None."""
-        row = self.collection().catalog.chunk_rows([chunk_id], by="chunk_id").get(chunk_id)
+        row = self.collection().fetch([chunk_id]).get(chunk_id)
         return hit_from_row(row, 0, 0.0) if row else None
 
     # -- answering ----------------------------------------------------------------------------------------------
@@ -516,6 +539,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         :mod:`kenning.train.tune`). ``llm`` writes extra questions when ``options.llm_queries`` asks for some."""
         from .train.tune import tune
 
+        self.sqlite_only("kenning tune")
         self.collection()  # raises CollectionNotFound with its hint
         embedder = self.embedder
         try:

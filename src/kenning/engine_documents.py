@@ -8,8 +8,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .index import Collection, list_collections
 from .index.catalog import DocumentRow
+from .store import Store
 
 if TYPE_CHECKING:
     from .config import KenningConfig
@@ -27,9 +27,16 @@ class DocumentsMixin:
     config: KenningConfig
     _writer: threading.Lock
 
-    def collection(self) -> Collection: ...
+    _stores: Any  # kenning.store.registry.Backend
 
-    def _writing(self) -> AbstractContextManager[Collection]: ...
+    @property
+    def store_location(self) -> str | Path: ...
+
+    def store_name(self) -> str: ...
+
+    def collection(self) -> Store: ...
+
+    def _writing(self) -> AbstractContextManager[Store]: ...
 
     def _forget_collection(self) -> None: ...
 
@@ -57,13 +64,18 @@ class DocumentsMixin:
             self._forget_collection()
 
     def collections(self) -> list[str]:
-        return list_collections(self.home)
+        return self._stores.list_collections(self.store_location)
 
     def repair(self) -> list[str]:
         """Rebuild what can be rebuilt of a damaged collection (see :mod:`kenning.index.repair`); returns what was
         done, one line each."""
         from .index.repair import repair_collection
 
+        if not isinstance(self.store_location, Path):
+            return [
+                f"nothing to repair: {self.store_name()} keeps every write in a transaction (a killed writer's "
+                "half-written documents were rolled back)"
+            ]
         with self._writer:
             done = repair_collection(self.home, self.collection_name, self.config)
         self._forget_collection()
@@ -72,12 +84,13 @@ class DocumentsMixin:
     def info(self) -> dict[str, Any]:
         """The collection's size and settings, as of its latest published snapshot."""
         col = self.collection()
-        col.snapshot()  # reads the manifest again if a writer has published since; raises if the snapshot is damaged
+        col.counts()  # reads the manifest again if a writer has published since; raises if the snapshot is damaged
         docs, chunks = col.catalog.counts()
         stale = col.is_stale()
         return {
             "collection": col.name,
-            "folder": str(col.folder),
+            "store": self.store_name(),
+            "folder": str(col.folder) if hasattr(col, "folder") else None,
             "documents": docs,
             "chunks": chunks,
             "embedder": col.manifest["embedder"],

@@ -10,6 +10,7 @@ recomputed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import KenningConfig
@@ -65,10 +66,14 @@ class GraphMixin:
 
         def _writing(self, config: KenningConfig | None = None, **kw: Any) -> AbstractContextManager[Collection]: ...
         def collection(self) -> Collection: ...
+        def sqlite_only(self, what: str) -> None: ...
+        @property
+        def store_location(self) -> str | Path: ...
 
     def build_graph(self, *, progress: ProgressFn | None = None) -> GraphBuild:
         """Build (or bring up to date) the collection's concept graph, under the collection's write lock. It does not
         change ``data_version``: searches and snapshots are untouched."""
+        self.sqlite_only("the concept graph")
         with self._writing() as col:
             return self._graph_after_index(col, progress=progress, force=True)  # type: ignore[return-value]
 
@@ -80,12 +85,15 @@ class GraphMixin:
         from .graph.build import build_concept_graph
         from .index.graph_tables import last_build
 
+        if not isinstance(self.store_location, Path):  # graphs live in the SQLite store's catalog
+            return None
         if not (force or self.config.graph.build or last_build(col.catalog, "concept") is not None):
             return None
         return build_concept_graph(col.catalog, self.config.graph, progress=progress)
 
     def graph_info(self) -> GraphInfo:
         """Whether the concept graph is built and current, its counts, its top-level communities and build stats."""
+        self.sqlite_only("the concept graph")
         from .index import graph_tables
 
         catalog = self.collection().catalog

@@ -65,6 +65,7 @@ class GraphRAGMixin:
     ) -> GraphBuild:
         """Build (or update, paying only for what changed) the collection's entity graph, community reports
         included; returns the build record with what it made and spent (``stats``)."""
+        self.sqlite_only("GraphRAG (the entity graph)")
         from .graph.graphrag import build_graphrag
 
         self.collection()  # raises CollectionNotFound with its hint
@@ -80,6 +81,7 @@ class GraphRAGMixin:
     def graphrag_estimate(self, *, model: str | None = None) -> GraphRAGEstimate:
         """What building the entity graph would cost with ``model`` (default: the model a build would use), cached
         calls left out, calibrated by the last build of that model on this collection when there is one."""
+        self.sqlite_only("GraphRAG (the entity graph)")
         from .graph.graphrag import KIND, estimate_graphrag_build
         from .index import graph_tables
         from .providers.llm.pricing import PriceTable
@@ -107,6 +109,7 @@ class GraphRAGMixin:
         """A draft answer to ``question`` from the entity graph: ``local`` around the entities it names, ``global``
         by map-reduce over the community reports at ``graph.community_level``. Its ``[n]`` cite chunks, so the
         verifier checks it like any other draft. No entity graph yet → :class:`IndexError_` saying how to build one."""
+        self.sqlite_only("GraphRAG (the entity graph)")
         from .graph.graphrag import KIND, NO_GRAPH, global_search, local_search
         from .index import graph_tables
 

@@ -191,6 +191,7 @@ class LazyMixin:
         """LazyGraphRAG over the collection's concept graph: at most ``budget`` (default ``graph.budget``) relevance
         tests (``relevance``, default ``graph.relevance``), steered by the hybrid ranking ``depth`` deep (default
         three times the budget, at least 100). With ``filters``, only chunks that pass them are tested."""
+        self.sqlite_only("LazyGraphRAG (the concept graph)")
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         cfg = self.config.graph

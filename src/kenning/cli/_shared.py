@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,6 +43,26 @@ eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_
 app.add_typer(eval_app, name="eval")
 train_app = typer.Typer(help="Train kenning's own models from data it has.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+
+
+@app.callback()
+def _store_option(
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="KENNING_STORE",
+            help="Where collections are kept: postgresql://user@host/db for a shared PostgreSQL database "
+            "(pip install 'kenning\\[postgres]'); default the --home folder (SQLite). Overrides \\[store] url.",
+        ),
+    ] = None,
+) -> None:
+    """Retrieval you can trust: index documents, search them, answer with checked citations, measure the results."""
+    if store is not None:
+        # every command (and every Engine it builds, a server's included) reads settings through KenningConfig.load,
+        # which lays $KENNING_STORE over kenning.toml: one place, the same meaning on every door
+        os.environ["KENNING_STORE"] = store
+
 
 err = Console(stderr=True)
 

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from ..config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig
 from ..errors import CollectionNotFound, ConfigError, IndexError_, IndexLockedError
+from ..store.registry import check_name
 from .catalog import Catalog
 from .migrations import MIGRATIONS
 from .search import SnapshotSearch
@@ -65,14 +66,6 @@ def list_collections(home: Path) -> list[str]:
 
 def repair_hint(name: str) -> str:
     return f"kenning index --repair --collection {name}"
-
-
-def check_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise ConfigError(
-            f"collection name {name!r} is not allowed: use letters, digits, '_', '-', '.', at most 64 characters"
-        )
-    return name
 
 
 class Collection(SnapshotSearch):

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..index.collection import check_name
+from ..store.registry import check_name
 
 __all__ = ["ApiKey", "KeyStore", "SCOPES", "LOCAL"]
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from ..config import KenningConfig, default_home
 from ..engine import Engine
-from ..index import list_collections
-from ..index.collection import check_name
+from ..store.registry import backend, check_name, location
 
 __all__ = ["Engines"]
 
@@ -33,7 +32,7 @@ class Engines:
 
     def names(self) -> list[str]:
         """The collections that exist in this home, sorted."""
-        return list_collections(self.home)
+        return backend(self.config.store.url).list_collections(location(self.config.store.url, self.home))
 
     def get(self, name: str) -> Engine:
         """The engine of collection ``name`` (which need not exist yet: indexing creates it)."""

@@ -31,7 +31,7 @@ import numpy as np
 from ..config import ChunkingConfig, ContextConfig, DenseConfig, LexicalConfig
 
 if TYPE_CHECKING:
-    from ..index.catalog import ChunkRow, DocumentRow, SourceState
+    from ..index.catalog import ChunkRow, ChunkSpan, DocumentRow, SourceState
     from ..store.filters import Filters
     from ..types import Chunk, Document
 
@@ -174,6 +174,18 @@ class Store(Protocol):
         """Committed changes are not yet published."""
         ...
 
+    def recover(self) -> list[str]:
+        """What a writer does first (holding the lock): finish what an interrupted writer left. One line per act."""
+        ...
+
+    def refresh(self) -> dict[str, Any]:
+        """The manifest's stored form (JSON-like), read again when another process changed it."""
+        ...
+
+    def delete(self) -> None:
+        """Remove the whole collection (takes the write lock)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -219,6 +231,14 @@ class StoreCatalog(Protocol):
     def chunk_rows(self, ids: Sequence[int] | Sequence[str], *, by: str = "id") -> dict: ...
 
     def iter_chunks(self, batch: int = 2_000) -> Iterator[ChunkRow]: ...
+
+    def chunk_texts(self) -> Iterator[tuple[str, str]]:
+        """``(chunk id, indexed text)`` of every chunk: what is embedded and BM25-indexed (context + text)."""
+        ...
+
+    def chunk_spans(self, doc_ids: Sequence[str] | None = None) -> list[ChunkSpan]:
+        """Every chunk's place (of these documents; all when None), ordered by document id, then position in it."""
+        ...
 
     def all_chunk_ids(self) -> list[str]: ...
 

@@ -15,6 +15,7 @@ kenning.errors.ConfigError: store url 'mysql://x': unknown store 'mysql'; known:
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from ..config import KenningConfig
     from .base import Store
 
-__all__ = ["STORES", "Backend", "backend", "redact", "scheme_of"]
+__all__ = ["STORES", "Backend", "backend", "check_name", "location", "redact", "scheme_of"]
 
 
 class Backend(Protocol):
@@ -70,6 +71,28 @@ def backend(url: str | None) -> Backend:
         raise MissingExtraError(
             f"the {scheme_of(url)} store needs {exc.name or 'its driver'}: pip install 'kenning[{extra}]'"
         ) from None
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    """A collection name every store accepts (letters, digits, ``_-.``, at most 64), else :class:`ConfigError`."""
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"collection name {name!r} is not allowed: use letters, digits, '_', '-', '.', at most 64 characters"
+        )
+    return name
+
+
+def location(url: str | None, home: Path) -> str | Path:
+    """Where a backend keeps collections: the URL of a server store, else the home folder.
+
+    >>> location("", Path("/h")), location("postgresql://db/k", Path("/h"))
+    (PosixPath('/h'), 'postgresql://db/k')
+    """
+    text = (url or "").strip()
+    return text if "://" in text else Path(home)
 
 
 def redact(url: str) -> str:
