@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 requested="${1:-}"
 extras="$(printf '%s' "$requested" | tr ',' '\n' | grep -vx 'mpnet' | paste -sd, - || true)"
+# dev runs the PostgreSQL store's tests too (tests/test_store_postgres.py), so it brings that store's driver
+case ",$extras," in
+  *,dev,*) extras="$extras,postgres" ;;
+esac
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
