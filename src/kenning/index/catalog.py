@@ -21,7 +21,7 @@ from ..errors import IndexError_, storage_error
 from ..types import Chunk, Document, Section, Usage
 from .migrations import MIGRATIONS
 
-__all__ = ["Catalog", "SourceState", "ChunkRow", "DocumentRow", "INDEXED_TEXT"]
+__all__ = ["Catalog", "SourceState", "ChunkRow", "ChunkSpan", "DocumentRow", "INDEXED_TEXT"]
 
 # The text that is embedded and BM25-indexed for a chunk: its context (headers, an LLM's situating sentence), a blank
 # line, then its text; just its text when it has no context. kenning.index.context.indexed_text is the same in Python.
@@ -51,6 +51,20 @@ class ChunkRow:
     title: str
     source: str
     metadata: dict
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpan:
+    """Where a chunk sits, without its text: cheap to read for every chunk at once (chunk → document maps, gold
+    spans, token counts, texts repeated across documents)."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    n_tokens: int
+    embed_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,9 +333,22 @@ class Catalog:
             for r in rows:
                 yield ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(json.loads(r[7])), r[8], r[9], "", {})
 
-    def chunk_texts(self) -> Iterator[tuple[int, str]]:
-        """``(row id, indexed text)`` of every chunk, in row-id order: what is embedded (context + text)."""
-        yield from self.conn.execute(f"SELECT c.id, {INDEXED_TEXT} FROM chunks c ORDER BY c.id")
+    def chunk_texts(self) -> Iterator[tuple[str, str]]:
+        """``(chunk id, indexed text)`` of every chunk: what is embedded and BM25-indexed (context + text)."""
+        yield from self.conn.execute(f"SELECT c.chunk_id, {INDEXED_TEXT} FROM chunks c ORDER BY c.id")
+
+    def chunk_spans(self, doc_ids: Sequence[str] | None = None) -> list[ChunkSpan]:
+        """Every chunk's place (of these documents; all when None), ordered by document id, then position in it."""
+        cols = "chunk_id, doc_id, idx, start, end, n_tokens, embed_hash"
+        if doc_ids is None:
+            return [ChunkSpan(*r) for r in self.conn.execute(f"SELECT {cols} FROM chunks ORDER BY doc_id, idx")]
+        out: list[ChunkSpan] = []
+        unique = sorted(set(doc_ids))
+        for i in range(0, len(unique), 900):
+            part = unique[i : i + 900]
+            q = f"SELECT {cols} FROM chunks WHERE doc_id IN ({','.join('?' * len(part))}) ORDER BY doc_id, idx"
+            out.extend(ChunkSpan(*r) for r in self.conn.execute(q, part))
+        return out
 
     def cached_contexts(self, keys: Sequence[str]) -> dict[str, str]:
         """LLM-written contexts already paid for, by cache key (see kenning.index.context)."""
