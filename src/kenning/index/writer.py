@@ -4,6 +4,9 @@ Work is committed in batches, each one SQLite transaction holding documents, chu
 Killing the process at any moment loses at most the batch in flight; running again skips what was committed
 (the raw bytes' hash and the chunker settings match) and finishes the rest. Sources that were indexed under the
 same path before and are no longer there are removed at the end of a run.
+
+Parsing, chunking and embedding run in a :mod:`~kenning.index.mapper`: in this process, or on the workers of a Ray
+cluster (``ray=ADDRESS``, :mod:`kenning.index.distributed`) while this process decides and writes as it does alone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ..store.base import Store
 from ..types import Chunk, Document, IndexReport, Skipped
 from .catalog import Catalog, SourceState
 from .context import ContextFailed, Situator, header_for, indexed_text
+from .mapper import Mapper, WorkerFailed, open_mapper
 
 __all__ = ["index_paths", "ProgressFn", "embed_text", "embed_hash", "changed_documents", "fingerprint_for"]
 
@@ -104,6 +108,7 @@ def index_paths(
     progress: ProgressFn | None = None,
     context: ContextConfig | None = None,
     situator: Situator | None = None,
+    ray: str | None = None,
 ) -> IndexReport:
     """Bring ``collection`` (any :class:`~kenning.store.Store`) up to date with ``paths``. The caller must hold
     the collection's write lock.
@@ -111,6 +116,10 @@ def index_paths(
     ``context`` says what is prepended to each chunk's indexed text and whether vectors are late-chunked;
     ``situator`` writes the LLM contexts when ``context.llm`` is on. If the LLM fails partway, what was committed is
     published, its contexts stay cached, and :class:`IndexError_` says to run again.
+
+    ``ray`` (``host:port`` of a Ray cluster, needs ``kenning[ray]``) parses, chunks and embeds on the cluster's
+    workers; skipping, writing and publishing stay here, so the final chunks are the same. A failed worker ends the
+    run like a failed LLM: what was committed is published and kept.
     """
     t0 = time.perf_counter()
     context = context or ContextConfig()
@@ -119,7 +128,6 @@ def index_paths(
     if context.late_chunking and getattr(embedder, "embed_late", None) is None:
         raise ConfigError(f"context.late_chunking: the embedder {embedder.name} cannot do late chunking")
     catalog = collection.catalog
-    chunker = Chunker(chunking, embedder=embedder)
     fingerprint = fingerprint_for(chunking, context)
     model = collection.info.embedder.model
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
@@ -131,54 +139,66 @@ def index_paths(
     pending_chunks = 0
     tick = progress or (lambda stage, done, total: None)
 
-    def flush() -> None:
+    def flush(mapper: Mapper) -> None:
         nonlocal pending, pending_chunks
         if pending:
-            _commit(collection, pending, fingerprint, embedder, model, counts, tick, context.late_chunking)
+            _commit(collection, pending, fingerprint, mapper, model, counts, tick, context.late_chunking)
         pending, pending_chunks = [], 0
 
-    for found in discover(paths, ingest):
-        if isinstance(found, Skipped):
-            skipped.append(found)
-            _protect(found.source, known, seen)
-            continue
-        seen.add(found.source)
-        counts.seen += 1
-        tick("documents", counts.seen, None)
-        state = known.get(found.source)
-        if _unchanged(state, found, fingerprint):
-            counts.unchanged += 1
-            continue
+    def todo() -> Iterator[SourceFile]:
+        """The sources to read: discovered, and changed since they were indexed."""
+        for found in discover(paths, ingest):
+            if isinstance(found, Skipped):
+                skipped.append(found)
+                _protect(found.source, known, seen)
+                continue
+            seen.add(found.source)
+            counts.seen += 1
+            tick("documents", counts.seen, None)
+            if _unchanged(known.get(found.source), found, fingerprint):
+                counts.unchanged += 1
+                continue
+            yield found
+
+    def wanted(doc: Document) -> bool:
+        """Not stored with these settings yet, nor waiting in this batch (the same text under another name)."""
+        return catalog.document_chunker(doc.doc_id) != fingerprint and not any(
+            p.doc.doc_id == doc.doc_id and p.chunks is not None for p in pending
+        )
+
+    with open_mapper(ray, embedder=embedder, chunking=chunking, ingest=ingest) as mapper:
         try:
-            with file_budget(found.source, ingest.max_seconds_per_file):
-                doc = parse(found, ingest)
-                chunks = None
-                if catalog.document_chunker(doc.doc_id) != fingerprint and not any(
-                    p.doc.doc_id == doc.doc_id and p.chunks is not None for p in pending
-                ):
-                    chunks = chunker.chunk(doc)
-        except InputError as exc:
-            skipped.append(Skipped(found.source, str(exc)))
-            if state:
-                counts.unchanged += 1  # keep what was indexed from it before
-            continue
-        entry = _Pending(found, doc, known=state is not None)
-        if chunks is not None:
-            try:
-                entry.chunks = with_context(doc, chunks, context, situator if context.llm else None, catalog)
-            except ContextFailed as exc:
-                flush()  # what was read before the failure is committed and published; the rest waits for a rerun
-                collection.publish()
-                raise IndexError_(str(exc)) from None
-            if context.late_chunking:
-                entry.hashes = [late_hash(model, doc.doc_id, c) for c in entry.chunks]
-            else:
-                entry.hashes = [embed_hash(model, embed_text(c)) for c in entry.chunks]
-            pending_chunks += len(entry.chunks)
-        pending.append(entry)
-        if pending_chunks >= commit_chunks:
-            flush()
-    flush()
+            for found, ready in mapper.prepare(todo(), wanted):
+                state = known.get(found.source)
+                if ready.doc is None:
+                    skipped.append(Skipped(found.source, ready.error or "unreadable"))
+                    if state:
+                        counts.unchanged += 1  # keep what was indexed from it before
+                    continue
+                doc = ready.doc
+                entry = _Pending(found, doc, known=state is not None)
+                if ready.chunks is not None and wanted(doc):
+                    try:
+                        entry.chunks = with_context(
+                            doc, list(ready.chunks), context, situator if context.llm else None, catalog
+                        )
+                    except ContextFailed as exc:
+                        flush(mapper)  # what was read before the failure is committed and published; the rest waits
+                        collection.publish()
+                        raise IndexError_(str(exc)) from None
+                    if context.late_chunking:
+                        entry.hashes = [late_hash(model, doc.doc_id, c) for c in entry.chunks]
+                    else:
+                        entry.hashes = [embed_hash(model, embed_text(c)) for c in entry.chunks]
+                    pending_chunks += len(entry.chunks)
+                pending.append(entry)
+                if pending_chunks >= commit_chunks:
+                    flush(mapper)
+            flush(mapper)
+        except WorkerFailed:
+            collection.publish()  # what the batches before the failure committed stays, searchable
+            raise
+        chunk_stats = mapper.stats
 
     gone = [s for s in known if s not in seen]
     for root in roots:
@@ -211,8 +231,8 @@ def index_paths(
         skipped=tuple(skipped),
         published_version=version,
         context=situator.report() if situator is not None and context.llm else None,
-        chunking_embedded=chunker.stats.embedded,
-        chunking_embed_seconds=round(chunker.stats.seconds, 3),
+        chunking_embedded=chunk_stats.embedded,
+        chunking_embed_seconds=round(chunk_stats.seconds, 3),
     )
 
 
@@ -265,7 +285,7 @@ def _commit(
     collection: Store,
     pending: list[_Pending],
     fingerprint: str,
-    embedder: Embedder,
+    mapper: Mapper,
     model: str,
     counts: _Counts,
     tick: ProgressFn,
@@ -282,12 +302,10 @@ def _commit(
                 else:
                     texts_by_hash.setdefault(h, embed_text(c))
     missing = sorted(catalog.missing_vectors(list(texts_by_hash)), key=lambda h: len(texts_by_hash[h]))
-    vectors = _embed(
-        embedder, [texts_by_hash[h] for h in missing], lambda n: tick("embedding", counts.embedded + n, None)
-    )
+    vectors = mapper.embed([texts_by_hash[h] for h in missing], lambda n: tick("embedding", counts.embedded + n, None))
     if late:
         late_missing = sorted(catalog.missing_vectors(list(late)))
-        late_vectors = _embed_late(embedder, [late[h] for h in late_missing])
+        late_vectors = mapper.embed_late([late[h] for h in late_missing])
         missing, vectors = missing + late_missing, _stack(vectors, late_vectors)
     with catalog.transaction():
         catalog.put_vectors(missing, vectors)
@@ -308,35 +326,9 @@ def _commit(
     counts.embedded += len(missing)
 
 
-def _embed_late(embedder: Embedder, items: list[tuple[Document, Chunk]]) -> np.ndarray:
-    """Late-chunked vectors for these chunks, one transformer pass per document (see kenning.providers.late)."""
-    by_doc: dict[str, list[int]] = {}
-    for i, (doc, _) in enumerate(items):
-        by_doc.setdefault(doc.doc_id, []).append(i)
-    out: np.ndarray | None = None
-    for positions in by_doc.values():
-        doc = items[positions[0]][0]
-        vecs = embedder.embed_late(doc.text, [(items[i][1].start, items[i][1].end) for i in positions])  # type: ignore[attr-defined]
-        if out is None:
-            out = np.zeros((len(items), vecs.shape[1]), dtype=np.float32)
-        out[positions] = vecs
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
-
-
 def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if not a.size:
         return b
     if not b.size:
         return a
     return np.concatenate([a, b])
-
-
-def _embed(embedder: Embedder, texts: list[str], done: Callable[[int], None], step: int = 256) -> np.ndarray:
-    """Embed in slices (texts arrive sorted by length, so slices pad little), reporting how many are done."""
-    parts = []
-    for i in range(0, len(texts), step):
-        parts.append(embedder.embed(texts[i : i + step]))
-        done(min(i + step, len(texts)))
-    if not parts:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(parts)
