@@ -265,13 +265,16 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
 
     # -- verbs --------------------------------------------------------------------------------------------------
 
-    def index(self, paths: Sequence[str | Path], *, progress: ProgressFn | None = None) -> IndexReport:
+    def index(
+        self, paths: Sequence[str | Path], *, progress: ProgressFn | None = None, ray: str | None = None
+    ) -> IndexReport:
         """Add, update and remove documents so the collection matches ``paths``.
 
         A path that does not exist is skipped (and what was indexed from it is kept); when none exists and the
         collection does not either, :class:`InputError` names them and nothing is created. First finishes what an
         interrupted writer left (:meth:`Collection.recover`): its committed work is published, a damaged snapshot
-        rebuilt, a half-done switch of embedder completed.
+        rebuilt, a half-done switch of embedder completed. ``ray`` (``HOST:PORT``, needs ``kenning[ray]``) parses,
+        chunks and embeds on that Ray cluster's workers while this process writes (:mod:`kenning.index.distributed`).
         """
         if self.collection_name in self._stores.list_collections(self.store_location):
             with self._writing() as col:
@@ -299,6 +302,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
                 progress=progress,
                 context=context,
                 situator=situator,
+                ray=ray,
             )
             self._graph_after_index(col, progress=progress)  # a collection with a concept graph keeps it current
             return report
