@@ -69,6 +69,15 @@ def index(
             help="Also build the concept graph (LazyGraphRAG's index); once built, every index keeps it current.",
         ),
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Parse, chunk and embed on the Ray cluster at HOST:PORT (`ray start --head` prints it) while this "
+            "process writes to the store; needs kenning[ray].",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index PATHS into a collection. Unchanged documents are skipped; removed ones are dropped.
@@ -109,7 +118,7 @@ def index(
             return
         err.print(f"contexts: {guess.line()}")
     with render.IndexProgress(err) as progress:
-        report = engine.index([str(p) for p in paths], progress=progress.update)
+        report = engine.index([str(p) for p in paths], progress=progress.update, ray=ray)
     engine.close()
     if as_json:
         emit_json(report)
