@@ -1,0 +1,206 @@
+"""Numbered PostgreSQL migrations for kenning's schema. Append new ones; never edit a released one.
+
+Everything lives in the schema ``kenning``, shared by every collection in the database (rows carry their
+collection's id). ``kenning.schema_migrations`` records which migrations ran; they run in one transaction under an
+advisory lock, so several kenning processes starting at once against a new database migrate it exactly once.
+
+BM25's term statistics are kept by triggers on ``chunks`` (statement-level, over the rows a statement inserted or
+deleted), in the same transaction as the chunks themselves: ``postings`` (term, chunk, tf, chunk length), each term's
+document frequency in ``terms``, and each collection's chunk count and total length. A rebuild sets
+``kenning.bulk = on`` for its transaction and recomputes them itself.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from ...errors import IndexError_
+
+__all__ = ["MIGRATIONS", "LOCK_MIGRATE", "LOCK_WRITE", "migrate"]
+
+# advisory lock keys (class, object): 'kenn' as an int, then the collection id for the write lock
+LOCK_MIGRATE = (0x6B656E6E, 0)
+LOCK_WRITE = 0x6B656E6F
+
+MIGRATIONS: list[str] = [
+    # 1: collections (the typed manifest as JSON, and counters), documents, sources, chunks with their vectors (a
+    # pgvector column without a fixed dimension: each collection's HNSW index is a partial index over a cast to its
+    # own dimension), BM25 term statistics, vectors staged before their chunks, and LLM-written contexts.
+    """
+    CREATE TABLE kenning.collections (
+        id                     serial PRIMARY KEY,
+        name                   text NOT NULL UNIQUE,
+        manifest               jsonb NOT NULL,          -- embedder, chunking, context, lexical, dense settings
+        dim                    integer NOT NULL CHECK (dim > 0),
+        created_at             double precision NOT NULL,
+        data_version           bigint NOT NULL DEFAULT 0,   -- bumped by every committed write transaction
+        published_version      bigint NOT NULL DEFAULT 0,   -- bumped by publish()
+        published_data_version bigint,                      -- data_version as last published (NULL: never)
+        n_chunks               bigint NOT NULL DEFAULT 0,   -- BM25's N (kept by the chunk triggers)
+        sum_dl                 bigint NOT NULL DEFAULT 0,   -- total chunk length in tokens: avgdl = sum_dl / N
+        analyzed_chunks        bigint NOT NULL DEFAULT 0,   -- n_chunks when the tables were last ANALYZEd for it
+        lexical_key            text NOT NULL DEFAULT '',    -- tokenizer settings the postings were made with
+        fts_config             regconfig,                   -- not NULL: chunks.tsv is kept, with this configuration
+        ann                    text NOT NULL DEFAULT 'exact' CHECK (ann IN ('exact', 'hnsw'))
+    );
+    CREATE TABLE kenning.documents (
+        collection integer NOT NULL REFERENCES kenning.collections(id) ON DELETE CASCADE,
+        doc_id     text NOT NULL,
+        kind       text NOT NULL,
+        title      text NOT NULL,
+        text       text NOT NULL,
+        sections   jsonb NOT NULL,          -- [[level, title, start], ...]
+        metadata   jsonb NOT NULL,
+        chunker    text NOT NULL,           -- the chunking fingerprint the chunks were made with
+        created_at double precision NOT NULL,
+        PRIMARY KEY (collection, doc_id)
+    );
+    CREATE TABLE kenning.sources (
+        collection integer NOT NULL,
+        source     text NOT NULL,           -- file path, archive!/member or corpus.jsonl#id
+        root       text NOT NULL,           -- the indexed path it was found under
+        doc_id     text NOT NULL,
+        raw_hash   text NOT NULL,
+        metadata   jsonb NOT NULL,
+        updated_at double precision NOT NULL,
+        PRIMARY KEY (collection, source),
+        FOREIGN KEY (collection, doc_id) REFERENCES kenning.documents (collection, doc_id)
+    );
+    CREATE INDEX sources_doc ON kenning.sources (collection, doc_id);
+    CREATE INDEX sources_root ON kenning.sources (collection, root);
+    CREATE TABLE kenning.chunks (
+        id           bigserial PRIMARY KEY,
+        collection   integer NOT NULL,
+        chunk_id     text NOT NULL,
+        doc_id       text NOT NULL,
+        idx          integer NOT NULL,
+        text         text NOT NULL,
+        start        integer NOT NULL,
+        "end"        integer NOT NULL,
+        n_tokens     integer NOT NULL,
+        heading_path jsonb NOT NULL,
+        embed_hash   text NOT NULL,
+        context      text NOT NULL DEFAULT '',
+        embedding    vector NOT NULL,       -- L2-normalised: inner product is cosine similarity
+        n_terms      integer NOT NULL,      -- BM25 length: tokens after stop words
+        terms        bigint[] NOT NULL,     -- the distinct kenning.terms ids in the chunk
+        tfs          integer[] NOT NULL,    -- how often each of them occurs
+        tsv          tsvector,              -- full-text search vector, when the collection keeps one
+        UNIQUE (collection, chunk_id),
+        FOREIGN KEY (collection, doc_id) REFERENCES kenning.documents (collection, doc_id) ON DELETE CASCADE
+    );
+    CREATE INDEX chunks_doc ON kenning.chunks (collection, doc_id, idx);
+    CREATE INDEX chunks_embed ON kenning.chunks (collection, embed_hash);
+    CREATE TABLE kenning.terms (
+        id         bigserial PRIMARY KEY,
+        collection integer NOT NULL REFERENCES kenning.collections(id) ON DELETE CASCADE,
+        term       text NOT NULL,
+        df         integer NOT NULL DEFAULT 0,  -- chunks holding it
+        UNIQUE (collection, term)
+    );
+    CREATE TABLE kenning.postings (
+        term  bigint NOT NULL,
+        chunk bigint NOT NULL,
+        tf    integer NOT NULL,
+        dl    integer NOT NULL,                 -- the chunk's length, so scoring never reads the chunk
+        PRIMARY KEY (term, chunk) INCLUDE (tf, dl)
+    );
+    CREATE TABLE kenning.vectors (
+        collection integer NOT NULL REFERENCES kenning.collections(id) ON DELETE CASCADE,
+        embed_hash text NOT NULL,
+        embedding  vector NOT NULL,             -- staged: put before the chunks that will carry it
+        PRIMARY KEY (collection, embed_hash)
+    );
+    CREATE TABLE kenning.contexts (
+        collection        integer NOT NULL REFERENCES kenning.collections(id) ON DELETE CASCADE,
+        key               text NOT NULL,
+        context           text NOT NULL,
+        model             text NOT NULL,
+        prompt_tokens     integer NOT NULL,
+        completion_tokens integer NOT NULL,
+        cached_tokens     integer NOT NULL,
+        cost_usd          double precision,
+        seconds           double precision NOT NULL,
+        created_at        double precision NOT NULL,
+        PRIMARY KEY (collection, key)
+    );
+
+    CREATE FUNCTION kenning.chunks_added() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_setting('kenning.bulk', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        INSERT INTO kenning.postings (term, chunk, tf, dl)
+            SELECT u.term, a.id, u.tf, a.n_terms FROM added a, unnest(a.terms, a.tfs) AS u(term, tf);
+        UPDATE kenning.terms t SET df = t.df + x.n
+            FROM (SELECT u.term, count(*) AS n FROM added a, unnest(a.terms) AS u(term) GROUP BY u.term) x
+            WHERE t.id = x.term;
+        UPDATE kenning.collections c SET n_chunks = c.n_chunks + x.n, sum_dl = c.sum_dl + x.dl
+            FROM (SELECT collection, count(*) AS n, sum(n_terms) AS dl FROM added GROUP BY collection) x
+            WHERE c.id = x.collection;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER chunks_added AFTER INSERT ON kenning.chunks
+        REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION kenning.chunks_added();
+
+    CREATE FUNCTION kenning.chunks_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_setting('kenning.bulk', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        DELETE FROM kenning.postings p
+            USING (SELECT r.id, u.term FROM removed r, unnest(r.terms) AS u(term)) x
+            WHERE p.term = x.term AND p.chunk = x.id;
+        UPDATE kenning.terms t SET df = t.df - x.n
+            FROM (SELECT u.term, count(*) AS n FROM removed r, unnest(r.terms) AS u(term) GROUP BY u.term) x
+            WHERE t.id = x.term;
+        UPDATE kenning.collections c SET n_chunks = c.n_chunks - x.n, sum_dl = c.sum_dl - x.dl
+            FROM (SELECT collection, count(*) AS n, sum(n_terms) AS dl FROM removed GROUP BY collection) x
+            WHERE c.id = x.collection;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER chunks_removed AFTER DELETE ON kenning.chunks
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION kenning.chunks_removed();
+
+    -- a filter's key=value on metadata: the value as JSON text (a string unquoted), a boolean also as 1/0 (as
+    -- SQLite's json_extract reads it)
+    CREATE FUNCTION kenning.meta_is(meta jsonb, key text, vals text[]) RETURNS boolean
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT (meta ->> key) = ANY(vals)
+            OR (jsonb_typeof(meta -> key) = 'boolean'
+                AND (CASE WHEN (meta -> key)::boolean THEN '1' ELSE '0' END) = ANY(vals))
+    $$;
+
+    -- the lexical columns change only in a rebuild, which recomputes the statistics itself
+    CREATE FUNCTION kenning.chunks_terms_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_setting('kenning.bulk', true) = 'on' THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'kenning.chunks: terms, tfs and n_terms change only in a rebuild (kenning.bulk = on)';
+    END $$;
+    CREATE TRIGGER chunks_terms_fixed BEFORE UPDATE OF terms, tfs, n_terms ON kenning.chunks
+        FOR EACH ROW EXECUTE FUNCTION kenning.chunks_terms_fixed();
+    """,
+]
+
+
+def migrate(conn: psycopg.Connection, shown: str) -> None:
+    """Apply the migrations this database lacks, once, under an advisory lock (``conn`` is autocommit)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", LOCK_MIGRATE)
+        conn.execute("CREATE SCHEMA IF NOT EXISTS kenning")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS kenning.schema_migrations ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM kenning.schema_migrations").fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise IndexError_(
+                f"the PostgreSQL store {shown} has kenning schema version {current}, newer than this kenning's "
+                f"({len(MIGRATIONS)}); upgrade kenning"
+            )
+        for number in range(current, len(MIGRATIONS)):
+            conn.execute(MIGRATIONS[number])
+            conn.execute("INSERT INTO kenning.schema_migrations (version) VALUES (%s)", (number + 1,))
