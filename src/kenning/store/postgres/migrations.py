@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ...errors import IndexError_
+from ...errors import ConfigError, IndexError_
 
 __all__ = ["MIGRATIONS", "LOCK_MIGRATE", "LOCK_WRITE", "migrate"]
 
@@ -187,9 +187,22 @@ MIGRATIONS: list[str] = [
 
 def migrate(conn: psycopg.Connection, shown: str) -> None:
     """Apply the migrations this database lacks, once, under an advisory lock (``conn`` is autocommit)."""
+    try:
+        _migrate(conn, shown)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        user = conn.info.user
+        raise ConfigError(
+            f"the PostgreSQL store {shown}: user {user!r} may not create kenning's tables ({str(exc).strip()}); "
+            f"as the database owner run: CREATE SCHEMA kenning AUTHORIZATION {user}; (or GRANT CREATE ON DATABASE "
+            f"… TO {user};)"
+        ) from None
+
+
+def _migrate(conn: psycopg.Connection, shown: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", LOCK_MIGRATE)
-        conn.execute("CREATE SCHEMA IF NOT EXISTS kenning")
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'kenning'").fetchone() is None:
+            conn.execute("CREATE SCHEMA kenning")  # (IF NOT EXISTS would need CREATE on the database even when it is)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS kenning.schema_migrations ("
             "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"

@@ -38,7 +38,7 @@ from ...errors import ConfigError, IndexError_
 from ..registry import redact
 from .migrations import migrate
 
-__all__ = ["Database", "Settings", "connect", "lost", "MIN_SERVER", "MIN_PGVECTOR"]
+__all__ = ["Database", "Settings", "check_pgvector", "check_server", "close_all", "connect", "lost"]
 
 MIN_SERVER = 130000  # PostgreSQL 13: pgvector 0.8's oldest
 MIN_PGVECTOR = (0, 8, 0)  # iterative index scans (filtered HNSW search that keeps its recall)
@@ -201,13 +201,7 @@ def _prepare(settings: Settings) -> TypeInfo:
     with lost(settings.shown):
         conn = psycopg.connect(settings.conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT)
     with conn, lost(settings.shown):
-        version = conn.info.server_version
-        if version < MIN_SERVER:
-            shown = f"{version // 10000}.{version % 10000}"
-            raise ConfigError(
-                f"the PostgreSQL store {settings.shown} runs PostgreSQL {shown}; kenning needs PostgreSQL 13 or "
-                "newer (with pgvector 0.8 or newer)"
-            )
+        check_server(conn.info.server_version, settings.shown)
         _check_pgvector(conn, settings.shown)
         migrate(conn, settings.shown)
         info = TypeInfo.fetch(conn, "vector")
@@ -216,30 +210,61 @@ def _prepare(settings: Settings) -> TypeInfo:
     return info
 
 
-def _check_pgvector(conn: psycopg.Connection, shown: str) -> None:
-    """pgvector installed in this database (created here when the server has it and we may), new enough."""
-    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-    if row is None:
-        available = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+def check_server(version: int, shown: str) -> None:
+    """A :class:`ConfigError` unless ``version`` (libpq's number: 150020 is 15.20) is one kenning can use.
+
+    >>> check_server(120017, "postgresql://db/k")
+    Traceback (most recent call last):
+    kenning.errors.ConfigError: the PostgreSQL store postgresql://db/k runs PostgreSQL 12.17; kenning needs PostgreSQL 13 or newer (with pgvector 0.8 or newer)
+    """
+    if version < MIN_SERVER:
+        raise ConfigError(
+            f"the PostgreSQL store {shown} runs PostgreSQL {version // 10000}.{version % 10000}; kenning needs "
+            "PostgreSQL 13 or newer (with pgvector 0.8 or newer)"
+        )
+
+
+def check_pgvector(installed: str | None, available: str | None, shown: str) -> None:
+    """A :class:`ConfigError` saying what to install unless pgvector ``installed`` in the database is new enough
+    (``available``: the version the server could install, None when it has no pgvector at all).
+
+    >>> check_pgvector(None, None, "postgresql://db/k")
+    Traceback (most recent call last):
+    kenning.errors.ConfigError: the PostgreSQL store postgresql://db/k has no pgvector extension: install pgvector on the server (scripts/postgres.sh builds pgvector 0.8.0 for PostgreSQL 15 on Debian), then run CREATE EXTENSION vector; in the database as its owner or a superuser
+    """
+    if installed is None:
         if available is None:
             raise ConfigError(f"the PostgreSQL store {shown} has no pgvector extension: {INSTALL_HINT}")
+        raise ConfigError(
+            f"the PostgreSQL store {shown}: pgvector {available} is installed on the server but not in this database, "
+            "and this user may not add it; as a superuser run, in that database: CREATE EXTENSION vector;"
+        )
+    if _version(installed) < MIN_PGVECTOR:
+        need = ".".join(map(str, MIN_PGVECTOR))
+        raise ConfigError(
+            f"the PostgreSQL store {shown} has pgvector {installed}; kenning needs {need} or newer (iterative index "
+            "scans keep filtered searches' recall): install it on the server, then run ALTER EXTENSION vector UPDATE;"
+        )
+
+
+def _check_pgvector(conn: psycopg.Connection, shown: str) -> None:
+    """pgvector installed in this database (created here when the server has it and we may), new enough."""
+    installed = _one(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    available = _one(conn, "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+    if installed is None and available is not None:
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         except psycopg.errors.InsufficientPrivilege:
-            raise ConfigError(
-                f"the PostgreSQL store {shown}: pgvector is installed on the server but not in this database, and "
-                f"this user may not add it; as the database owner or a superuser run: CREATE EXTENSION vector;"
-            ) from None
+            pass  # said below
         except psycopg.errors.UniqueViolation:  # another process created it at the same moment
             pass
-        row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-    found = str(row[0]) if row else "?"
-    if _version(found) < MIN_PGVECTOR:
-        need = ".".join(map(str, MIN_PGVECTOR))
-        raise ConfigError(
-            f"the PostgreSQL store {shown} has pgvector {found}; kenning needs {need} or newer (iterative index "
-            f"scans keep filtered searches' recall): install it on the server, then run ALTER EXTENSION vector UPDATE;"
-        )
+        installed = _one(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    check_pgvector(installed, available, shown)
+
+
+def _one(conn: psycopg.Connection, query: str) -> str | None:
+    row = conn.execute(query).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def _version(text: str) -> tuple[int, ...]:
