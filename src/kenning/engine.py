@@ -508,8 +508,7 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
 
     def _check_not_empty(self) -> None:
         col = self.collection()
-        snap = col.snapshot()
-        if snap is None or snap.n_chunks == 0:
+        if col.counts()[1] == 0:
             raise IndexError_(
                 f"collection {col.name!r} is empty; index documents first: kenning index PATH --collection {col.name}"
             )

@@ -45,7 +45,10 @@ class SnapshotSearch:
         snap = self.snapshot()
         if snap is None:
             return 0, 0
-        return len(set(_doc_ids(snap, self.catalog))), snap.n_chunks
+        n_docs = snap.cache.get("n_docs")
+        if n_docs is None:
+            n_docs = snap.cache["n_docs"] = len(set(_doc_ids(snap, self.catalog).tolist()))
+        return n_docs, snap.n_chunks
 
     # -- searching ----------------------------------------------------------------------------------------------
 
