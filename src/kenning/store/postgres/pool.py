@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.types import TypeInfo
@@ -75,7 +75,8 @@ class Settings:
         theirs: list[tuple[str, str]] = []
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             (ours.__setitem__(key, value) if key in _SETTINGS else theirs.append((key, value)))
-        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+        query = urlencode(theirs, quote_via=quote)  # libpq reads %20, not +, as a space
+        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
         return cls(
             url=url,
             conninfo=conninfo,
@@ -121,7 +122,7 @@ class Database:
 
     def dedicated(self) -> psycopg.Connection:
         """A connection outside the pool, for a session-level lock held as long as the connection lives."""
-        with lost(self.shown):
+        with lost(self.shown, connecting=True):
             conn = psycopg.connect(self.settings.conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT)
         self.configure(conn)
         return conn
@@ -134,7 +135,7 @@ class Database:
 
 
 @contextmanager
-def lost(shown: str, *, writing: bool = False) -> Iterator[None]:
+def lost(shown: str, *, writing: bool = False, connecting: bool = False) -> Iterator[None]:
     """Connection failures inside become :class:`IndexError_` naming the store (``shown``: the redacted URL)."""
     try:
         yield
@@ -146,6 +147,11 @@ def lost(shown: str, *, writing: bool = False) -> Iterator[None]:
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         if isinstance(exc, psycopg.errors.QueryCanceled):
             raise IndexError_(f"the PostgreSQL store {shown} cancelled a statement: {_first_line(exc)}") from None
+        if connecting:
+            raise IndexError_(
+                f"cannot connect to the PostgreSQL store {shown}: {_first_line(exc)}; is the server running and the "
+                "[store] url (--store) right?"
+            ) from None
         done = (
             "; the transaction was rolled back, nothing of it was written: run the command again"
             if writing
@@ -198,7 +204,7 @@ def close_all() -> None:
 
 def _prepare(settings: Settings) -> TypeInfo:
     """Check the server once (reachable, recent enough, pgvector there) and apply kenning's migrations."""
-    with lost(settings.shown):
+    with lost(settings.shown, connecting=True):
         conn = psycopg.connect(settings.conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT)
     with conn, lost(settings.shown):
         check_server(conn.info.server_version, settings.shown)
