@@ -10,24 +10,24 @@ from kenning.retrieve import Filters, rrf
 
 
 def test_rrf_matches_the_formula() -> None:
-    pos, scores, ranks = rrf({"bm25": np.array([7, 3, 5]), "dense": np.array([3, 9])}, k=60)
-    expected = {7: 1 / 61, 3: 1 / 62 + 1 / 61, 5: 1 / 63, 9: 1 / 62}
-    assert pos.tolist() == [3, 7, 9, 5]
-    assert np.allclose(scores, [expected[p] for p in pos.tolist()], atol=1e-15)
-    assert ranks[3] == {"bm25": 2, "dense": 1} and ranks[9] == {"dense": 2}
+    ids, scores, ranks = rrf({"bm25": ["g", "c", "e"], "dense": ["c", "i"]}, k=60)
+    expected = {"g": 1 / 61, "c": 1 / 62 + 1 / 61, "e": 1 / 63, "i": 1 / 62}
+    assert ids == ["c", "g", "i", "e"]
+    assert np.allclose(scores, [expected[c] for c in ids], atol=1e-15)
+    assert ranks["c"] == {"bm25": 2, "dense": 1} and ranks["i"] == {"dense": 2}
 
 
 def test_rrf_weights_and_k() -> None:
-    pos, scores, _ = rrf({"a": np.array([1]), "b": np.array([2])}, k=10, weights={"a": 1.0, "b": 3.0})
-    assert pos.tolist() == [2, 1]
-    assert scores.tolist() == pytest.approx([3 / 11, 1 / 11])
+    ids, scores, _ = rrf({"a": ["x::1"], "b": ["x::2"]}, k=10, weights={"a": 1.0, "b": 3.0})
+    assert ids == ["x::2", "x::1"]
+    assert scores == pytest.approx([3 / 11, 1 / 11])
 
 
 def test_rrf_ties_are_deterministic() -> None:
-    # 1 and 2 both get 1/61 + 0: tie broken by best single rank, then by position
-    a = rrf({"x": np.array([2]), "y": np.array([1])}, k=60)[0].tolist()
-    b = rrf({"y": np.array([1]), "x": np.array([2])}, k=60)[0].tolist()
-    assert a == b == [1, 2]
+    # both get 1/61 + 0: the tie is broken by best single rank, then by chunk id, whatever the lists' order
+    a = rrf({"x": ["doc::2"], "y": ["doc::1"]}, k=60)[0]
+    b = rrf({"y": ["doc::1"], "x": ["doc::2"]}, k=60)[0]
+    assert a == b == ["doc::1", "doc::2"]
 
 
 def test_filters_parse_and_reject_bad_specs() -> None:

@@ -384,8 +384,8 @@ def test_collapsed_runs_keep_kenning_order_under_pytrec_evals_single_precision()
 
     tied = 1 / 61 + 1 / 63
     scores = np.array([tied, tied - 1e-9, tied - 2e-9, 1 / 62 + 1 / 64, 0.01])
-    docs = [["a"], ["z"], ["m"], ["b"], ["c"]]  # doc-id order would put z first among the three ties
-    run = {"q": collapse_to_documents(np.arange(5), scores, docs, depth=10)}
+    docs = {"c0": ["a"], "c1": ["z"], "c2": ["m"], "c3": ["b"], "c4": ["c"]}  # doc-id order: z first of the ties
+    run = {"q": collapse_to_documents(list(docs), scores.tolist(), docs, depth=10)}
     assert list(run["q"]) == ["a", "z", "m", "b", "c"]
     values = [np.float32(x) for x in run["q"].values()]
     assert all(x > y for x, y in zip(values, values[1:], strict=False))

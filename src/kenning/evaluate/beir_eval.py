@@ -10,7 +10,7 @@ it; then trec_eval and pytrec_eval score exactly the ranking kenning serves.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +19,29 @@ import numpy as np
 from ..errors import ConfigError
 from ..retrieve import hit_from_row
 from ..retrieve.searcher import Ranking
+from ..store.base import Store
 from .datasets import load_beir
 from .metrics import evaluate_run
 from .trec import write_trec_run
 
-__all__ = ["evaluate_beir", "collapse_to_documents", "DEFAULT_METRICS"]
+__all__ = ["evaluate_beir", "collapse_to_documents", "beir_docs_of_chunks", "DEFAULT_METRICS"]
 
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 RERANKED = "+rerank"  # "hybrid+rerank": the mode's top chunks reordered by the collection's reranker
 
 
 def collapse_to_documents(
-    positions: np.ndarray, scores: np.ndarray, doc_of_position: Sequence[Sequence[str]], depth: int
+    chunk_ids: Sequence[str], scores: Sequence[float], docs_of: Mapping[str, Sequence[str]], depth: int
 ) -> dict[str, float]:
-    """Rank documents by their best chunk; returns ``{doc: score}`` with scores strictly decreasing in rank order."""
+    """Rank documents by their best chunk; returns ``{doc: score}`` with scores strictly decreasing in rank order.
+
+    ``docs_of`` maps a chunk id to the documents it stands for (several when identical documents were deduplicated).
+    """
     out: dict[str, float] = {}
     previous = np.float32(np.inf)
     below = np.float32(-np.inf)
-    for pos, score in zip(positions.tolist(), scores.tolist(), strict=True):
-        for doc in doc_of_position[pos]:
+    for chunk_id, score in zip(chunk_ids, scores, strict=True):
+        for doc in docs_of.get(chunk_id, ()):
             if doc not in out:
                 value = np.float32(score)
                 if value >= previous:
@@ -47,6 +51,17 @@ def collapse_to_documents(
                 if len(out) >= depth:
                     return out
     return out
+
+
+def beir_docs_of_chunks(store: Store, corpus: str | Path) -> dict[str, list[str]]:
+    """Chunk id → the BEIR document ids of ``corpus`` (a ``corpus.jsonl``) it stands for; built once per run."""
+    prefix = str(Path(corpus).resolve()) + "#"
+    beir_ids: dict[str, list[str]] = {}
+    for doc_id, sources in store.catalog.document_sources().items():
+        ids = [s.rsplit("#", 1)[1] for s in sources if s.startswith(prefix)]
+        if ids:
+            beir_ids[doc_id] = ids
+    return {s.chunk_id: beir_ids[s.doc_id] for s in store.catalog.chunk_spans() if s.doc_id in beir_ids}
 
 
 def evaluate_beir(
@@ -63,28 +78,22 @@ def evaluate_beir(
     """Search every query of ``split`` in each mode against ``engine``'s collection and score the rankings."""
     ds = load_beir(dataset, split)
     col = engine.collection()
-    snap = col.snapshot()
-    corpus = str(Path(ds.corpus_path).resolve())
-    # catalog row → BEIR ids (more than one if identical documents were deduplicated)
-    beir_ids: dict[str, list[str]] = {}
-    for doc_id, sources in col.catalog.document_sources().items():
-        ids = [s.rsplit("#", 1)[1] for s in sources if s.startswith(corpus + "#")]
-        if ids:
-            beir_ids[doc_id] = ids
-    doc_of_row = dict(col.catalog.conn.execute("SELECT id, doc_id FROM chunks"))
-    doc_of_position = [beir_ids.get(doc_of_row.get(int(r), ""), []) for r in snap.rowids.tolist()] if snap else []
+    docs_of = beir_docs_of_chunks(col, ds.corpus_path)
     qids = list(ds.queries)
     texts = [ds.queries[q] for q in qids]
     searcher = engine.searcher()
+    manifest = col.refresh()
+    n_docs, n_chunks = col.catalog.counts()
+    col.counts()  # loads what the store publishes (a snapshot, a pool) before anything is timed
     result: dict[str, Any] = {
         "dataset": ds.name,
         "split": split,
         "queries": len(qids),
         "collection": col.name,
-        "documents": col.catalog.counts()[0],
-        "chunks": col.catalog.counts()[1],
-        "embedder": col.manifest["embedder"]["model"],
-        "chunking": col.manifest["chunking"],
+        "documents": n_docs,
+        "chunks": n_chunks,
+        "embedder": manifest["embedder"]["model"],
+        "chunking": manifest["chunking"],
         "modes": {},
     }
     chunk_depth = depth * 2  # documents split into several chunks need more chunk hits to fill `depth` documents
@@ -96,7 +105,7 @@ def evaluate_beir(
                 f"collection {col.name!r} has no reranker for mode {next(m for m in modes if m.endswith(RERANKED))!r}; "
                 f"train one with: kenning tune --collection {col.name}"
             )
-        result["reranker"] = (col.manifest.get("reranker") or {}).get("path")
+        result["reranker"] = (manifest.get("reranker") or {}).get("path")
         result["rerank_depth"] = engine.rerank_depth()
     for mode in modes:
         t0 = time.perf_counter()
@@ -104,11 +113,11 @@ def evaluate_beir(
         batch = 64
         base = mode.removesuffix(RERANKED)
         for start in range(0, len(qids), batch):
-            rankings = searcher.rank_many(texts[start : start + batch], mode=base, k=chunk_depth, snapshot=snap)
+            rankings = searcher.rank_many(texts[start : start + batch], mode=base, k=chunk_depth)
             for qid, ranking in zip(qids[start : start + batch], rankings, strict=False):
                 if base != mode:
-                    ranking = _reranked(reranker, ds.queries[qid], ranking, col, snap, engine.rerank_depth())
-                run[qid] = collapse_to_documents(ranking.positions, ranking.scores, doc_of_position, depth)
+                    ranking = _reranked(reranker, ds.queries[qid], ranking, col, engine.rerank_depth())
+                run[qid] = collapse_to_documents(ranking.ids, ranking.scores, docs_of, depth)
             if progress:
                 progress(mode, min(start + batch, len(qids)), len(qids))
         seconds = time.perf_counter() - t0
@@ -126,15 +135,11 @@ def evaluate_beir(
     return result
 
 
-def _reranked(reranker: Any, query: str, ranking: Ranking, col: Any, snap: Any, depth: int) -> Ranking:
+def _reranked(reranker: Any, query: str, ranking: Ranking, store: Store, depth: int) -> Ranking:
     """``ranking`` with its top ``depth`` chunks reordered by ``reranker``; the rest keep their order below them."""
-    top = ranking.positions[:depth]
-    rowids = snap.rowids[top].tolist()
-    rows = col.catalog.chunk_rows(rowids)
-    hits = [hit_from_row(rows[r], n, 0.0) for n, r in enumerate(rowids, 1) if r in rows]
-    position_of = {rows[r].chunk_id: int(p) for p, r in zip(top.tolist(), rowids, strict=True) if r in rows}
-    order = [position_of[h.chunk_id] for h in reranker.rerank(query, hits)]
-    rest = [int(p) for p in ranking.positions[depth:].tolist()]
-    positions = np.asarray(order + rest, dtype=np.int64)
-    scores = np.arange(len(positions), 0, -1, dtype=np.float64)  # rank order; collapse keeps it
-    return Ranking(positions, scores, ranking.ranks)
+    top = ranking.ids[:depth]
+    rows = store.fetch(top)
+    hits = [hit_from_row(rows[c], n, 0.0) for n, c in enumerate(top, 1) if c in rows]
+    ids = tuple(h.chunk_id for h in reranker.rerank(query, hits)) + ranking.ids[depth:]
+    scores = tuple(float(s) for s in range(len(ids), 0, -1))  # rank order; collapse keeps it
+    return Ranking(ids, scores, ranking.ranks)

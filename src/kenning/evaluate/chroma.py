@@ -26,13 +26,13 @@ import numpy as np
 
 from ..config import RetrievalConfig
 from ..errors import ConfigError, InputError
-from ..index.collection import Collection
 from ..providers.embedders import Embedder
 from ..providers.llm.base import LLM
 from ..rerank import Reranker, rerank_with_usage
 from ..retrieve import Filters, Searcher
 from ..retrieve.fusion import rrf
 from ..retrieve.transforms import plan_query, search_plan
+from ..store.base import Store
 from ..types import Usage
 from .qa import GoldSpan, QASet
 from .spans import (
@@ -195,17 +195,17 @@ def _gold(queries: Sequence[SpanQuery], where: dict[str, str]) -> tuple[list[lis
     return spans, docs, unresolved
 
 
-def omega_scores(collection: Collection, data: SpanEvalSet) -> tuple[float, ...]:
+def omega_scores(collection: Store, data: SpanEvalSet) -> tuple[float, ...]:
     """Chroma's precision Ω of the collection's chunking, per query (0 for queries with document gold only)."""
     catalog = collection.catalog
     where = resolve_sources(catalog.document_sources(), [_name(g) for q in data.queries for g in q.spans])
     spans, _, _ = _gold(data.queries, where)
-    index = ChunkIndex(Span(d, s, e) for d, s, e in catalog.conn.execute("SELECT doc_id, start, end FROM chunks"))
+    index = ChunkIndex(Span(c.doc_id, c.start, c.end) for c in catalog.chunk_spans())
     return tuple(precision_omega(index, g) for g in spans)
 
 
 def evaluate_spans(
-    collection: Collection,
+    collection: Store,
     data: SpanEvalSet,
     *,
     embedder: Embedder | None,
@@ -235,8 +235,7 @@ def evaluate_spans(
     )
     gold_spans, gold_docs, unresolved = _gold(data.queries, where)
     searcher = Searcher(collection, embedder, RetrievalConfig(mode=mode, k=k, rrf_k=rrf_k))  # type: ignore[arg-type]
-    snap = collection.snapshot()
-    rows = {r: (d, s, e) for r, d, s, e in catalog.conn.execute("SELECT id, doc_id, start, end FROM chunks")}
+    span_of = {c.chunk_id: Span(c.doc_id, c.start, c.end) for c in catalog.chunk_spans()}
     depth = rerank_depth if reranker is not None else k
     order = list(range(len(data.queries)))
     batches: list[tuple[list[int], Filters | None]] = []
@@ -269,23 +268,18 @@ def evaluate_spans(
                     mode=mode,
                     k=depth,
                     filters=flt,
-                    snapshot=snap,
                     embed=[e for p in plans for e in p.embed],
                 )
-                positions, at = [], 0
+                ranked: list[Sequence[str]] = []
+                at = 0
                 for p in plans:
                     mine, at = rankings[at : at + len(p.queries)], at + len(p.queries)
-                    fused = (
-                        rrf({str(j): r.positions for j, r in enumerate(mine)}, k=rrf_k)[0] if len(mine) > 1 else None
-                    )
-                    positions.append(mine[0].positions if fused is None else fused[:depth])
+                    fused = rrf({str(j): r.ids for j, r in enumerate(mine)}, k=rrf_k)[0] if len(mine) > 1 else None
+                    ranked.append(mine[0].ids if fused is None else fused[:depth])
             else:
-                positions = [
-                    r.positions for r in searcher.rank_many(questions, mode=mode, k=depth, filters=flt, snapshot=snap)
-                ]
-            for i, pos in zip(idx, positions, strict=True):
-                rowids = snap.rowids[pos].tolist() if snap is not None else []
-                retrieved[i] = [Span(*rows[r]) for r in rowids if r in rows]
+                ranked = [r.ids for r in searcher.rank_many(questions, mode=mode, k=depth, filters=flt)]
+            for i, ids in zip(idx, ranked, strict=True):
+                retrieved[i] = [span_of[c] for c in ids if c in span_of]
         else:
             if plans:
                 hits = [search_plan(searcher, p, mode=mode, k=depth, filters=flt) for p in plans]

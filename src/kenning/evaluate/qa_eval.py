@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import InputError
-from ..index.catalog import Catalog
+from ..store.base import StoreCatalog
 from .metrics import RunScores, evaluate_run
 from .qa import QASet
 
@@ -28,22 +28,21 @@ __all__ = ["gold_qrels", "evaluate_qa", "QA_METRICS"]
 QA_METRICS = ("hit@10", "mrr@10", "recall@10")
 
 
-def gold_qrels(qa: QASet, catalog: Catalog) -> dict[str, dict[str, int]]:
+def gold_qrels(qa: QASet, catalog: StoreCatalog) -> dict[str, dict[str, int]]:
     """``qid -> {chunk_id: 1}`` for the chunks of ``catalog`` that hold each item's gold (see the module doc).
 
     Items whose gold is not in this collection get an empty judgment (they count as unanswerable and are left out
     of the means by :func:`~kenning.evaluate.metrics.evaluate_run`).
     """
-    conn = catalog.conn
-    doc_of_source = dict(conn.execute("SELECT source, doc_id FROM sources"))
+    doc_of_source = {s: d for d, sources in catalog.document_sources().items() for s in sources}
+    wanted = {g.doc_id or doc_of_source.get(g.source, "") for item in qa for g in item.gold_spans}
+    wanted.update(d for item in qa if not item.gold_spans and not item.gold_chunk_ids for d in item.gold_doc_ids)
     chunks_of: dict[str, list[tuple[str, int, int]]] = {}
+    for span in catalog.chunk_spans(sorted(wanted - {""})):
+        chunks_of.setdefault(span.doc_id, []).append((span.chunk_id, span.start, span.end))
 
     def chunks(doc_id: str) -> list[tuple[str, int, int]]:
-        if doc_id not in chunks_of:
-            chunks_of[doc_id] = list(
-                conn.execute("SELECT chunk_id, start, end FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))
-            )
-        return chunks_of[doc_id]
+        return chunks_of.get(doc_id, [])
 
     qrels: dict[str, dict[str, int]] = {}
     for item in qa:
@@ -81,7 +80,7 @@ def evaluate_qa(
     ``depth`` chunks are ranked per question (default: the deepest metric cut). Raises
     :class:`~kenning.errors.InputError` when no item's gold is in the collection.
     """
-    collection = searcher.collection
+    collection = searcher.store
     qrels = gold_qrels(qa, collection.catalog)
     if not any(qrels.values()):
         raise InputError(
@@ -90,30 +89,15 @@ def evaluate_qa(
         )
     if depth is None:
         depth = max(int(str(m).rsplit("@", 1)[1]) for m in metrics)
-    snap = collection.snapshot()
-    rowids = snap.rowids if snap is not None else None
     ids = list(qa.ids)
     texts = [item.question for item in qa]
     run: dict[str, dict[str, float]] = {}
     label = mode or searcher.config.mode
     for start in range(0, len(ids), batch):
-        rankings = searcher.rank_many(texts[start : start + batch], mode=mode, k=depth, snapshot=snap)
-        ranked_rows = [rowids[r.positions].tolist() if rowids is not None else [] for r in rankings]
-        chunk_id_of = _chunk_ids(collection.catalog, {row for rows in ranked_rows for row in rows})
-        for qid, rows in zip(ids[start : start + batch], ranked_rows, strict=True):
-            ranked = [chunk_id_of[row] for row in rows if row in chunk_id_of]
+        rankings = searcher.rank_many(texts[start : start + batch], mode=mode, k=depth)
+        for qid, ranking in zip(ids[start : start + batch], rankings, strict=True):
             # strictly decreasing scores in kenning's rank order, so the metrics score exactly this ranking
-            run[qid] = {c: float(len(ranked) - r) for r, c in enumerate(ranked)}
+            run[qid] = {c: float(len(ranking.ids) - r) for r, c in enumerate(ranking.ids)}
         if progress:
             progress(label, min(start + batch, len(ids)), len(ids))
     return evaluate_run(run, qrels, metrics=tuple(metrics))
-
-
-def _chunk_ids(catalog: Catalog, rowids: set[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    ordered = sorted(rowids)
-    for i in range(0, len(ordered), 900):
-        part = ordered[i : i + 900]
-        q = f"SELECT id, chunk_id FROM chunks WHERE id IN ({','.join('?' * len(part))})"
-        out.update(catalog.conn.execute(q, part))
-    return out

@@ -225,9 +225,8 @@ def run_sweep(
                 )
             indexing = report.context.usage if report.context is not None else Usage()
             total = total + indexing
-            n_chunks, mean_tokens = collection.catalog.conn.execute(
-                "SELECT count(*), coalesce(avg(n_tokens), 0) FROM chunks"
-            ).fetchone()
+            spans = collection.catalog.chunk_spans()
+            n_chunks, mean_tokens = len(spans), sum(c.n_tokens for c in spans) / max(1, len(spans))
             omega = omega_scores(collection, data)
             t_indexed = time.perf_counter()
             for c in todo:

@@ -59,8 +59,9 @@ from typing import Any
 from ..chunking.split import sentence_ends
 from ..config import LexicalConfig
 from ..errors import ConfigError, InputError, ProviderError, check_choice
-from ..index.collection import Collection
+from ..index.catalog import ChunkRow, ChunkSpan
 from ..providers.llm.base import LLM, complete_json
+from ..store.base import Store
 from .prompts import GeneratedQuestion, query_messages
 from .qa import GoldSpan, QAItem, QASet, _write_text
 
@@ -450,12 +451,12 @@ def _letters_share(text: str) -> float:
     return sum(c.isalpha() for c in visible) / len(visible) if visible else 0.0
 
 
-def _sample_order(collection: Collection, seed: int, per_document: int) -> list[str]:
+def _sample_order(spans: Sequence[ChunkSpan], seed: int, per_document: int) -> list[str]:
     """Chunk ids in sampling order: documents shuffled, one random chunk of each per round."""
     rng = random.Random(f"kenning-synth-sample:{seed}")
     by_doc: dict[str, list[str]] = {}
-    for chunk_id, doc_id in collection.catalog.conn.execute("SELECT chunk_id, doc_id FROM chunks ORDER BY doc_id, idx"):
-        by_doc.setdefault(doc_id, []).append(chunk_id)
+    for span in spans:  # by document, then position in it
+        by_doc.setdefault(span.doc_id, []).append(span.chunk_id)
     docs = sorted(by_doc)
     rng.shuffle(docs)
     for doc in docs:
@@ -464,35 +465,33 @@ def _sample_order(collection: Collection, seed: int, per_document: int) -> list[
     return [by_doc[d][r] for r in range(rounds) for d in docs if r < len(by_doc[d])]
 
 
-def _repeated_texts(collection: Collection) -> set[str]:
+def _repeated_texts(spans: Sequence[ChunkSpan]) -> set[str]:
     """Embed hashes of chunk texts found in more than one document (footers, navigation, licence notices)."""
-    q = "SELECT embed_hash FROM chunks GROUP BY embed_hash HAVING count(DISTINCT doc_id) > 1"
-    return {r[0] for r in collection.catalog.conn.execute(q)}
+    docs_of: dict[str, set[str]] = {}
+    for span in spans:
+        docs_of.setdefault(span.embed_hash, set()).add(span.doc_id)
+    return {h for h, docs in docs_of.items() if len(docs) > 1}
 
 
-def _fit_analyzer(collection: Collection, options: SynthOptions) -> Analyzer:
-    analyzer = Analyzer(collection.lexical)
-    conn = collection.catalog.conn
-    total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    stride = max(1, math.ceil(total / options.idf_sample))
-    return analyzer.fit(r[0] for r in conn.execute("SELECT text FROM chunks WHERE id % ? = 0", (stride,)))
+def _fit_analyzer(store: Store, spans: Sequence[ChunkSpan], options: SynthOptions) -> Analyzer:
+    """The analyzer, its IDF fitted on every chunk's text, or on every n-th (by document and position) of a big
+    collection so that at most ``options.idf_sample`` are read."""
+    analyzer = Analyzer(store.info.lexical)
+    stride = max(1, math.ceil(len(spans) / options.idf_sample))
+    sample = [span.chunk_id for span in spans[::stride]]
+    return analyzer.fit(row.text for i in range(0, len(sample), 900) for row in _rows(store, sample[i : i + 900]))
 
 
-def _chunks(collection: Collection, order: Sequence[str], batch: int = 256) -> Iterator[tuple[SourceChunk, str]]:
-    """The chunks of ``order`` with their document's title, first source and the chunk's embed hash."""
-    conn = collection.catalog.conn
+def _rows(store: Store, chunk_ids: Sequence[str]) -> list[ChunkRow]:
+    rows = store.catalog.chunk_rows(chunk_ids, by="chunk_id")
+    return [rows[c] for c in chunk_ids if c in rows]
+
+
+def _chunks(store: Store, order: Sequence[str], batch: int = 256) -> Iterator[SourceChunk]:
+    """The chunks of ``order``, with their document's title and first source."""
     for i in range(0, len(order), batch):
-        part = list(order[i : i + batch])
-        q = (
-            "SELECT c.chunk_id, c.doc_id, c.idx, c.text, c.start, c.end, c.heading_path, c.embed_hash, d.title, "
-            "(SELECT min(source) FROM sources s WHERE s.doc_id = c.doc_id) "
-            f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id IN ({','.join('?' * len(part))})"
-        )
-        rows = {r[0]: r for r in conn.execute(q, part)}
-        for chunk_id in part:
-            r = rows.get(chunk_id)
-            if r is not None:
-                yield SourceChunk(r[0], r[1], r[2], r[3], r[4], r[5], r[8], r[9] or "", tuple(json.loads(r[6]))), r[7]
+        for r in _rows(store, order[i : i + batch]):
+            yield SourceChunk(r.chunk_id, r.doc_id, r.index, r.text, r.start, r.end, r.title, r.source, r.heading_path)
 
 
 # ---------------------------------------------------------------------------------------------------- split, items
@@ -547,7 +546,7 @@ def _item(cand: Candidate) -> QAItem:
 
 
 def synthesize(
-    collection: Collection,
+    collection: Store,
     *,
     n: int = 200,
     seed: int = 0,
@@ -576,22 +575,24 @@ def synthesize(
             f"collection {collection.name!r} is empty; index documents first: "
             f"kenning index PATH --collection {collection.name}"
         )
-    analyzer = _fit_analyzer(collection, options)
-    order = _sample_order(collection, seed, options.per_document)
-    repeated = _repeated_texts(collection)
+    spans = collection.catalog.chunk_spans()
+    hash_of = {span.chunk_id: span.embed_hash for span in spans}
+    analyzer = _fit_analyzer(collection, spans, options)
+    order = _sample_order(spans, seed, options.per_document)
+    repeated = _repeated_texts(spans)
     skipped = {"tiny_chunk": 0, "boilerplate": 0, "no_question": 0, "llm_failed": 0}
     filt = _Filter(analyzer, options)
     kept: list[Candidate] = []
     examined = 0
     failures_in_a_row = 0
-    for chunk, embed_hash in _chunks(collection, order):
+    for chunk in _chunks(collection, order):
         if len(kept) >= n:
             break
         examined += 1
         if len(chunk.text.split()) < options.min_chunk_words:
             skipped["tiny_chunk"] += 1
             continue
-        if embed_hash in repeated or _letters_share(chunk.text) < 0.6:
+        if hash_of[chunk.chunk_id] in repeated or _letters_share(chunk.text) < 0.6:
             skipped["boilerplate"] += 1
             continue
         if method == "llm":
@@ -622,7 +623,7 @@ def synthesize(
         "collection": collection.name,
         "collection_documents": n_docs,
         "collection_chunks": n_chunks,
-        "chunking": collection.manifest.get("chunking", {}),
+        "chunking": collection.refresh().get("chunking", {}),
         "method": method,
         "llm": getattr(llm, "name", None) if method == "llm" else None,
         "seed": seed,
