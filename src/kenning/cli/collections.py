@@ -75,7 +75,7 @@ def index(
             "--ray",
             metavar="ADDRESS",
             help="Parse, chunk and embed on the Ray cluster at HOST:PORT (`ray start --head` prints it) while this "
-            "process writes to the store; needs kenning[ray].",
+            "process writes to the store (pip install 'kenning\\[ray]').",
         ),
     ] = None,
     as_json: JsonOpt = False,
