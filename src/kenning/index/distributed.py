@@ -259,7 +259,7 @@ class RayMapper:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
             )
             self._workers.append(placed.remote(self._spec, self._chunking, self._ingest))
-            self._nodes.append(str(node.get("NodeManagerAddress", node["NodeID"])))
+            self._nodes.append(f"node {node['NodeID'][:8]} ({node.get('NodeManagerAddress', '?')})")
         hellos = [w.hello.remote() for w in self._workers]
         _, late = ray.wait(hellos, num_returns=len(hellos), timeout=self.start_seconds)
         if late:
