@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from .generate.answer import Draft
     from .graph.graphrag import GraphRAGEstimate
     from .graph.types import GraphBuild
-    from .index import Collection
     from .providers.embedders import Embedder
+    from .store import Store
 
 __all__ = ["GraphRAGMixin"]
 
@@ -37,7 +37,7 @@ class GraphRAGMixin:
 
         @property
         def llm(self) -> LLM | None: ...
-        def collection(self) -> Collection: ...
+        def collection(self) -> Store: ...
         def _writing(self, config: KenningConfig | None = None, **kw: Any) -> Any: ...
 
     @contextmanager

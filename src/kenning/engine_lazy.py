@@ -30,8 +30,8 @@ from .retrieve import Filters, hit_from_row
 from .types import Hit, Usage
 
 if TYPE_CHECKING:
-    from .index import Collection
     from .providers.embedders import Embedder
+    from .store import Store
 
 __all__ = ["LazyMixin", "LazySearch", "GraphDraft", "GRAPH_MODES", "graph_mode"]
 
@@ -99,17 +99,9 @@ class _Graph:
         self.data_version = data_version  # the catalog's data_version the graph was built from
         self._node_chunks = node_chunks
         self._central: dict[int, list[str]] = {}
-        self._top_of_row: dict[int, int] | None = None
         self.top_sizes = {c.id: len(c.chunk_ids) for c in communities if c.parent is None}
-
-    def top_of_row(self, catalog: Any) -> dict[int, int]:
-        """Catalog row id → the top-level community its chunk belongs to."""
-        if self._top_of_row is None:
-            from .index.graph_tables import chunk_row_ids
-
-            top = {ch: c.id for c in self.communities if c.parent is None for ch in c.chunk_ids}
-            self._top_of_row = {row: top[cid] for cid, row in chunk_row_ids(catalog).items() if cid in top}
-        return self._top_of_row
+        # chunk id → the top-level community it belongs to
+        self.top_of = {ch: c.id for c in communities if c.parent is None for ch in c.chunk_ids}
 
     def central(self, c: Community) -> list[str]:
         if c.id not in self._central:
@@ -134,7 +126,7 @@ class LazyMixin:
 
         @property
         def embedder(self) -> Embedder: ...
-        def collection(self) -> Collection: ...
+        def collection(self) -> Store: ...
         def search(self, query: str, **options: Any) -> list[Hit]: ...
         def reranker(self, kind: str | None = None) -> Any: ...
         def retrieval_llm(self) -> LLM | None: ...
@@ -161,19 +153,16 @@ class LazyMixin:
         """The share of the chunks in the concept graph's top-level communities in which ``word`` is frequent (in a
         tenth of their chunks or more): near 1 for a word that names the corpus (kenning.graph.scope). 1.0 for a word
         the lexical index ignores (a stop word)."""
-        col = self.collection()
-        snap = col.snapshot()
-        postings = snap.lexical.postings(word) if snap is not None else None
+        postings = self.collection().postings(word)
         if postings is None:
             return 1.0
         graph = self._concept_graph()
-        top_of = graph.top_of_row(col.catalog)
         total = sum(graph.top_sizes.values())
         if not total:
             return 0.0
         counts: dict[int, int] = defaultdict(int)
-        for row in snap.rowids[postings].tolist():
-            top = top_of.get(int(row))
+        for chunk_id in postings:
+            top = graph.top_of.get(chunk_id)
             if top is not None:
                 counts[top] += 1
         return sum(n for c, n in graph.top_sizes.items() if counts.get(c, 0) >= 0.1 * n) / total

@@ -48,10 +48,10 @@ class _Corpus:
     """The collection's documents and chunks as the estimators read them."""
 
     def __init__(self, catalog: Catalog) -> None:
-        from .index.graph_tables import chunk_token_counts
         from .types import Chunk, Document
 
-        tokens = chunk_token_counts(catalog)  # counted at index time with the collection's tokenizer
+        # counted at index time with the collection's tokenizer
+        tokens = {span.chunk_id: span.n_tokens for span in catalog.chunk_spans()}
         by_doc: dict[str, list[Chunk]] = {}
         kinds: dict[str, tuple[str, str]] = {}
         for row in catalog.iter_chunks():

@@ -41,11 +41,9 @@ __all__ = [
     "put_llm_call",
     "llm_call_totals",
     "context_call_totals",
-    "chunk_token_counts",
     "chunk_concept_keys",
     "drop_concepts",
     "chunk_vectors",
-    "chunk_row_ids",
 ]
 
 
@@ -219,12 +217,6 @@ def context_call_totals(catalog: Catalog, model: str | None = None) -> dict[str,
     return dict(zip(("calls", "prompt_tokens", "completion_tokens", "cost_usd", "seconds"), row, strict=True))
 
 
-def chunk_token_counts(catalog: Catalog) -> dict[str, int]:
-    """chunk id → its token count as stored at index time (the collection's tokenizer): what the cost advisor sizes
-    LLM prompts with, without tokenizing the corpus again."""
-    return {chunk_id: int(n) for chunk_id, n in catalog.conn.execute("SELECT chunk_id, n_tokens FROM chunks")}
-
-
 def chunk_vectors(catalog: Catalog, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """chunk id → its stored vector (unit length, as embedded at index time): LazyGraphRAG's similarity test reads
     these instead of embedding the chunks again."""
@@ -239,8 +231,3 @@ def chunk_vectors(catalog: Catalog, chunk_ids: Sequence[str]) -> dict[str, np.nd
         )
         out.update((cid, np.frombuffer(v, dtype="<f4")) for cid, v in rows)
     return out
-
-
-def chunk_row_ids(catalog: Catalog) -> dict[str, int]:
-    """chunk id → catalog row id, for every chunk (a snapshot's positions name row ids)."""
-    return {chunk_id: int(row) for row, chunk_id in catalog.conn.execute("SELECT id, chunk_id FROM chunks")}
