@@ -58,11 +58,11 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str, hint: str = INSTALL_HINT) -> None:
     """Skip the test, or fail it under CI, where the server must be there."""
     if under_ci():
-        pytest.fail(f"{reason}; under CI the PostgreSQL store must be tested: {INSTALL_HINT}", pytrace=False)
-    pytest.skip(f"{reason} ({INSTALL_HINT})")
+        pytest.fail(f"{reason}; under CI the PostgreSQL store must be tested: {hint}", pytrace=False)
+    pytest.skip(f"{reason} ({hint})")
 
 
 def find_bindir() -> Path | None:
