@@ -17,8 +17,9 @@ kill the controller checks, on the crash home:
 
 1. SQLite ``integrity_check`` is ok and the catalog is self-consistent (every chunk has its vector and document,
    every document a source, no duplicated chunk id);
-2. the published snapshot is whole (row ids unique; BM25, vectors and rows the same length) and each of its chunks
-   is the one the catalog held under that id when it was published, or the catalog is merely ahead (stale);
+2. the published snapshot, read through the Store Protocol, is whole (chunk ids unique, each fetchable with its
+   vector, BM25 and dense searches answering only published chunks) and each of its chunks is the one the catalog
+   held under that id when it was published, or the catalog is merely ahead (stale);
 3. after recovery (what the next writer does first), the catalog, BM25 and vector id sets are equal: no missing,
    phantom or duplicated chunk, and each vector is the catalog's;
 4. documents whose removal completed never come back, and no chunk of a file deleted from the corpus does;
@@ -194,9 +195,9 @@ def catalog_state(home: Path) -> dict[str, Any]:
         check(ok == "ok", f"integrity_check: {ok}")
         fk = conn.execute("PRAGMA foreign_key_check").fetchall()
         check(not fk, f"foreign_key_check: {fk[:3]}")
-        chunks = {r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT id, chunk_id, text, embed_hash FROM chunks")}
-        ids = [c[0] for c in chunks.values()]
-        check(len(ids) == len(set(ids)), "duplicated chunk ids in the catalog")
+        rows = conn.execute("SELECT chunk_id, text, embed_hash FROM chunks").fetchall()
+        chunks = {r[0]: (r[1], r[2]) for r in rows}
+        check(len(rows) == len(chunks), "duplicated chunk ids in the catalog")
         no_vec = conn.execute(
             "SELECT count(*) FROM chunks WHERE embed_hash NOT IN (SELECT embed_hash FROM vectors)"
         ).fetchone()[0]
@@ -214,21 +215,28 @@ def catalog_state(home: Path) -> dict[str, Any]:
 
 
 def snapshot_rows(home: Path) -> tuple[dict, Any]:
-    """The published snapshot loaded by kenning, checked whole, and its rows by catalog row id."""
+    """What the store publishes, read through its Protocol and checked whole, by chunk id: ``(text, vector)``."""
     from kenning.index import Collection
 
     col = Collection.open(home.parent / home.name, NAME)
     try:
-        snap = col.snapshot()
-        check(snap is not None, "no published snapshot")
-        n = snap.n_chunks
-        rowids = snap.rowids.tolist()
-        check(len(set(rowids)) == n, "duplicated row ids in the snapshot")
-        check(snap.lexical.n_rows == n and snap.dense.n_rows == n, "BM25, vectors and row ids differ in length")
-        rows = snap.chunk_rows(list(range(n)), col.catalog)
-        check(len(rows) == n, f"snapshot rows: {len(rows)} of {n}")
-        by_rowid = {rowids[p]: (rows[p].chunk_id, rows[p].text, np.asarray(snap.dense.vectors[p])) for p in range(n)}
-        return by_rowid, dict(col.manifest["snapshot"])
+        entry = col.refresh().get("snapshot")
+        check(entry is not None, "no published snapshot")
+        ids = col.chunk_ids()
+        n = col.counts()[1]
+        check(
+            len(ids) == n and len(set(ids)) == n,
+            f"published chunk ids: {len(set(ids))} distinct of {len(ids)}, not {n}",
+        )
+        rows = col.fetch(ids)
+        check(len(rows) == n, f"published rows: {len(rows)} of {n}")
+        vectors = col.vectors(ids)
+        published = set(ids)
+        for query in QUERIES[:2]:  # BM25 and vectors answer only published chunks: neither is shorter or longer
+            found = [*col.lexical_search(query, n).ids, *col.dense_search(vectors[0], n).ids] if n else []
+            check(set(found) <= published, "a search answered a chunk that is not published")
+        by_chunk = {c: (rows[c].text, vectors[i]) for i, c in enumerate(ids)}
+        return by_chunk, dict(entry)
     finally:
         col.close()
 
@@ -237,13 +245,11 @@ def check_published(home: Path, cat: dict[str, Any], *, exact: bool) -> None:
     rows, entry = snapshot_rows(home)
     if exact or entry["data_version"] == cat["data_version"]:
         check(set(rows) == set(cat["chunks"]), f"snapshot ids != catalog ids ({len(rows)} vs {len(cat['chunks'])})")
-        for rowid, (chunk_id, text, vec) in rows.items():
-            cid, ctext, ehash = cat["chunks"][rowid]
-            check((chunk_id, text) == (cid, ctext), f"row {rowid}: the snapshot's chunk is not the catalog's")
+        for chunk_id, (text, vec) in rows.items():
+            ctext, ehash = cat["chunks"][chunk_id]
+            check(text == ctext, f"chunk {chunk_id}: the snapshot's text is not the catalog's")
             stored = np.frombuffer(cat["vectors"][ehash], dtype="<f4")
-            check(np.allclose(stored, vec), f"row {rowid}: the snapshot's vector is not the catalog's")
-    chunk_ids = [c for c, _, _ in rows.values()]
-    check(len(chunk_ids) == len(set(chunk_ids)), "duplicated chunk in the snapshot")
+            check(np.allclose(stored, vec), f"chunk {chunk_id}: the snapshot's vector is not the catalog's")
 
 
 def check_filters(home: Path, corpus: Path, chunk_size: int) -> int:
@@ -251,7 +257,7 @@ def check_filters(home: Path, corpus: Path, chunk_size: int) -> int:
     eng = engine(home, chunk_size)
     n = 0
     try:
-        total = eng.collection().snapshot().n_chunks
+        total = eng.collection().counts()[1]
         for query in QUERIES[:4]:
             for mode in ("bm25", "dense"):
                 everything = eng.search(query, mode=mode, k=max(total, 1))
@@ -323,15 +329,15 @@ def reader(home: Path, pages_file: Path, stats_file: Path, stop_file: Path) -> N
                     long_lived = eng
                 query = rnd.choice(QUERIES)
                 mode = rnd.choice(("bm25", "hybrid"))
-                version = eng.collection().snapshot().version
+                version = eng.collection().info.snapshot_version
                 hits = eng.search(query, mode=mode, k=8)
                 sub = rnd.choice(FOLDERS)
                 filtered = eng.search(query, mode=mode, k=8, filters=[f"source={home}/corpus/{sub}/"])
                 verify(hits)
                 verify(filtered)
-                if eng.collection().snapshot().version == version and mode == "bm25":
+                if eng.collection().info.snapshot_version == version and mode == "bm25":
                     wanted = eng.search(query, mode=mode, k=10_000)
-                    if eng.collection().snapshot().version == version:
+                    if eng.collection().info.snapshot_version == version:
                         exp = [h.chunk_id for h in wanted if f"/corpus/{sub}/" in h.source][:8]
                         if {h.chunk_id for h in filtered} != set(exp) and [round(h.score, 4) for h in filtered] != [
                             round(h.score, 4) for h in wanted if f"/corpus/{sub}/" in h.source
@@ -442,7 +448,7 @@ class Run:
         cat = catalog_state(home)
         corpus = str(home / "corpus")
         return {
-            "chunks": sorted((c[0], c[2]) for c in cat["chunks"].values()),
+            "chunks": sorted((c, h) for c, (_, h) in cat["chunks"].items()),
             "sources": sorted((s.replace(corpus, "CORPUS"), d) for s, d in cat["sources"].items()),
         }
 
@@ -523,9 +529,7 @@ def run(args) -> dict[str, Any]:  # noqa: ANN001
                     docs = set(cat["sources"].values())
                     check(not (docs & r.removed_docs), "a removed document came back")
                     rows, _ = snapshot_rows(r.crash)
-                    check(
-                        all(c.split("::")[0] not in r.removed_docs for c, _, _ in rows.values()), "removed doc served"
-                    )
+                    check(all(c.split("::")[0] not in r.removed_docs for c in rows), "removed doc served")
                 live = {Path(s).stem for s in cat["sources"]}
                 check(not (live & r.deleted_files), f"a deleted file came back: {sorted(live & r.deleted_files)[:3]}")
                 if counts["cycles"] % 5 == 0 or args.kills <= 20:

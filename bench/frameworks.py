@@ -92,7 +92,7 @@ class Kenning:
 
         self.engine = Engine(self.home, collection="scifact", embedder=self.embedder)
         self.engine.index([corpus])
-        self.engine.collection().snapshot()  # loaded, ready to answer
+        self.engine.collection().counts()  # the published state loaded, ready to answer
 
     def search(self, query: str, k: int) -> list[str]:
         # k chunks; SciFact documents are mostly one chunk. The deep pass asks for 2k chunks, as evaluate_beir does.

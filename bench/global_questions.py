@@ -92,7 +92,7 @@ def open_engine(home: Path, corpus: str, *, index: bool = True) -> Any:
 
     engine = Engine(home, collection=corpus)
     col = engine.collection() if (home / "collections" / corpus).is_dir() else None
-    empty = col is None or col.snapshot() is None or col.snapshot().n_chunks == 0
+    empty = col is None or col.counts()[1] == 0
     if empty and index:
         console.print(f"indexing {ARCHIVES[corpus]} into {home} (collection {corpus}) …")
         with timed() as t:
@@ -408,7 +408,7 @@ def run_scifact(args: argparse.Namespace) -> None:
     engine = Engine(args.home, collection="scifact")
     col_dir = args.home / "collections" / "scifact"
     results: dict[str, Any] = {"home": str(args.home)}
-    if not col_dir.is_dir() or engine.collection().snapshot() is None:
+    if not col_dir.is_dir() or engine.collection().counts()[1] == 0:
         with timed() as t:
             engine.index([SCIFACT / "corpus.jsonl"])
         results["index_seconds"] = t.seconds

@@ -185,8 +185,8 @@ def measure(size: int, home: Path, n_queries: int) -> dict:
     from kenning.config import DenseConfig
     from kenning.index.snapshot import Snapshot
     from kenning.providers.embedders import get_embedder
+    from kenning.retrieve import hit_from_row
     from kenning.retrieve.fusion import rrf
-    from kenning.retrieve.searcher import Ranking
 
     queries_by_id, _ = scifact_queries("test")
     queries = list(queries_by_id.values())
@@ -208,7 +208,9 @@ def measure(size: int, home: Path, n_queries: int) -> dict:
     assert len(first) == 10, first
     rss_loaded = rss_mb()
 
-    snaps = {"hnsw": col.snapshot(), "exact": Snapshot.load(folder, col.lexical, DenseConfig(ann="exact"))}
+    entry = col.manifest["snapshot"]  # the same entry, so that the collection serves the one swapped in below
+    exact = Snapshot.load(folder, col.lexical, DenseConfig(ann="exact"), version=entry["version"], entry=entry)
+    snaps = {"hnsw": col.snapshot(), "exact": exact}
     assert snaps["hnsw"].dense.ann == "hnsw" and snaps["exact"].dense.ann == "exact"
     auto = "hnsw" if size >= DenseConfig().ann_threshold else "exact"
 
@@ -232,9 +234,8 @@ def measure(size: int, home: Path, n_queries: int) -> dict:
         b = set(snaps["exact"].dense.search(v, 10)[0].tolist())
         recalls.append(len(a & b) / 10)
 
-    # where the time of one hybrid query goes (kenning's default dense index for this size)
+    # where the time of one hybrid query goes (kenning's default dense index for this size), through the Store
     use(auto)
-    snap = snaps[auto]
     searcher = engine.searcher()
     cfg = searcher.config
     depth = max(10, cfg.candidates)
@@ -243,15 +244,18 @@ def measure(size: int, home: Path, n_queries: int) -> dict:
         t0 = time.perf_counter()
         v = embedder.embed([q], is_query=True)[0]
         t1 = time.perf_counter()
-        bm = snap.lexical.search(q, depth, None)
+        bm = col.lexical_search(q, depth)
         t2 = time.perf_counter()
-        de = snap.dense.search(v, depth, None)
+        de = col.dense_search(v, depth)
         t3 = time.perf_counter()
-        pos, scores, ranks = rrf(
-            {"bm25": bm[0], "dense": de[0]}, k=cfg.rrf_k, weights={"bm25": cfg.bm25_weight, "dense": cfg.dense_weight}
+        ids, scores, ranks = rrf(
+            {"bm25": bm.ids, "dense": de.ids}, k=cfg.rrf_k, weights={"bm25": cfg.bm25_weight, "dense": cfg.dense_weight}
         )
         t4 = time.perf_counter()
-        hits = searcher._hits(snap, Ranking(pos[:10], scores[:10], ranks), "hybrid")  # bench-only: time hydration
+        rows = col.fetch(ids[:10])
+        hits = [
+            hit_from_row(rows[c], n, s, ranks[c]) for n, (c, s) in enumerate(zip(ids[:10], scores, strict=False), 1)
+        ]
         t5 = time.perf_counter()
         assert len(hits) == 10
         if i >= 20:  # the first 20 are warm-up

@@ -48,28 +48,18 @@ PYTREC = {
 def rebuild_runs(engine, dataset: Path, modes=MODES, depth: int = 100) -> dict[str, dict[str, dict[str, float]]]:
     """The run dicts ``evaluate_beir`` scores, rebuilt the same way: rank chunks, collapse to BEIR documents."""
     from kenning.evaluate import load_beir
-    from kenning.evaluate.beir_eval import collapse_to_documents
+    from kenning.evaluate.beir_eval import beir_docs_of_chunks, collapse_to_documents
 
     ds = load_beir(dataset, "test")
-    col = engine.collection()
-    snap = col.snapshot()
-    corpus = str(Path(ds.corpus_path).resolve())
-    beir_ids = {}
-    for doc_id, sources in col.catalog.document_sources().items():
-        ids = [s.rsplit("#", 1)[1] for s in sources if s.startswith(corpus + "#")]
-        if ids:
-            beir_ids[doc_id] = ids
-    doc_of_row = dict(col.catalog.conn.execute("SELECT id, doc_id FROM chunks"))
-    doc_of_position = [beir_ids.get(doc_of_row.get(int(r), ""), []) for r in snap.rowids.tolist()]
+    docs_of = beir_docs_of_chunks(engine.collection(), ds.corpus_path)
     qids = list(ds.queries)
     texts = [ds.queries[q] for q in qids]
     searcher = engine.searcher()
     runs = {}
     for mode in modes:
-        rankings = searcher.rank_many(texts, mode=mode, k=depth * 2, snapshot=snap)
+        rankings = searcher.rank_many(texts, mode=mode, k=depth * 2)
         runs[mode] = {
-            q: collapse_to_documents(r.positions, r.scores, doc_of_position, depth)
-            for q, r in zip(qids, rankings, strict=True)
+            q: collapse_to_documents(r.ids, r.scores, docs_of, depth) for q, r in zip(qids, rankings, strict=True)
         }
     return runs
 
@@ -155,7 +145,7 @@ def main() -> None:
     }
 
     # -- 2. the same chunk texts, encoded alone
-    texts = [r[0] for r in col.catalog.conn.execute("SELECT text FROM chunks ORDER BY id")]
+    texts = [row.text for row in col.catalog.iter_chunks()]
     with timed() as t_encode:
         vectors = embedder.embed(texts)
     assert vectors.shape[0] == len(texts)

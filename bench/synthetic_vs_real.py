@@ -71,26 +71,15 @@ class QueryCache:
 def real_scores(engine: Any, dataset: Path, mode: str, split: str) -> tuple[float, Any]:
     """nDCG@10 from ``evaluate_beir`` and the per-query scores of the same run (for the bootstrap interval)."""
     from kenning.evaluate import evaluate_run, load_beir
-    from kenning.evaluate.beir_eval import collapse_to_documents, evaluate_beir
+    from kenning.evaluate.beir_eval import beir_docs_of_chunks, collapse_to_documents, evaluate_beir
 
     result = evaluate_beir(engine, dataset, split=split, modes=(mode,), metrics=("ndcg@10",))
     official = result["modes"][mode]["metrics"]["ndcg@10"]
     ds = load_beir(dataset, split)
-    col = engine.collection()
-    snap = col.snapshot()
-    corpus = str(Path(ds.corpus_path).resolve())
-    beir_ids = {
-        doc: [s.rsplit("#", 1)[1] for s in sources if s.startswith(corpus + "#")]
-        for doc, sources in col.catalog.document_sources().items()
-    }
-    doc_of_row = dict(col.catalog.conn.execute("SELECT id, doc_id FROM chunks"))
-    doc_of_position = [beir_ids.get(doc_of_row.get(int(r), ""), []) for r in snap.rowids.tolist()]
+    docs_of = beir_docs_of_chunks(engine.collection(), ds.corpus_path)
     qids = list(ds.queries)
-    rankings = engine.searcher().rank_many([ds.queries[q] for q in qids], mode=mode, k=200, snapshot=snap)
-    run = {
-        q: collapse_to_documents(r.positions, r.scores, doc_of_position, 100)
-        for q, r in zip(qids, rankings, strict=True)
-    }
+    rankings = engine.searcher().rank_many([ds.queries[q] for q in qids], mode=mode, k=200)
+    run = {q: collapse_to_documents(r.ids, r.scores, docs_of, 100) for q, r in zip(qids, rankings, strict=True)}
     scores = evaluate_run(run, ds.qrels, metrics=("ndcg@10",))
     assert abs(scores.mean["ndcg@10"] - official) < 1e-9, (scores.mean, official)
     return official, scores
