@@ -53,3 +53,20 @@ def test_readers_see_one_published_snapshot_while_another_writer_works(tmp_path,
     assert len(after) == len(before)
     reader.close()
     writer.close()
+
+
+def test_a_writer_held_open_takes_up_what_another_published(tmp_path: Path) -> None:
+    """Two writer objects taking turns publish versions 1, 2, 3 — not 1, 2, 2 (which would rebuild the live
+    snapshot's folder under its readers)."""
+    from kenning.config import KenningConfig
+    from kenning.index import Collection
+
+    a = Collection.create_or_open(tmp_path, "c", KenningConfig(), model="m", dim=4)
+    b = Collection.open(tmp_path, "c", write=True)
+    versions = []
+    for col in (a, b, a, b):
+        with col.locked():
+            versions.append(col.publish(force=True))
+    assert versions == [1, 2, 3, 4]
+    a.close()
+    b.close()

@@ -209,6 +209,23 @@ class Collection(SnapshotSearch):
                 self.unlock()
                 raise
             self._catalog_stamp = _inode(self.catalog.path)
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Under a fresh lock: take what other writers published since this object read the manifest (the snapshot
+        entry, a switched embedder or reranker), keeping the settings this writer was opened with — else its next
+        publish would reuse a version number and rebuild the live snapshot's folder under readers."""
+        path = self.folder / "manifest.json"
+        stamp = _stamp(path)
+        if stamp is None or stamp == self._stamp:
+            return
+        on_disk = read_manifest(path)
+        for key in ("snapshot", "embedder", "reranker"):
+            if key in on_disk:
+                self.manifest[key] = on_disk[key]
+            else:
+                self.manifest.pop(key, None)
+        self._stamp = stamp
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
