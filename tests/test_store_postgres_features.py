@@ -164,3 +164,61 @@ def test_collections_are_created_once_when_writers_race(pg_url: str) -> None:  #
     assert not errors and len(set(got)) == 1 and POSTGRES.list_collections(pg_url) == ["docs"]
     store = POSTGRES.open(pg_url, "docs")
     assert store.vectors(["nope"]).shape == (1, 8) and not np.any(store.vectors(["nope"]))
+
+
+@pytest.mark.parametrize("method", ["lucene", "atire"])
+def test_pruned_bm25_is_bm25s_exactly_on_skewed_vocabularies(
+    pg_url: str,  # noqa: F811
+    method: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MaxScore skips the commonest tokens' postings: on a Zipf-distributed vocabulary (common tokens in most chunks,
+    rare ones in few), every top k with and without a filter is still bm25s's, score for score."""
+    from kenning.index.lexical import LexicalIndex
+    from kenning.store.postgres import bm25
+    from kenning.types import Chunk, Document
+
+    split, skipped = bm25._split, []
+
+    def counting(terms, theta):  # noqa: ANN001, ANN202 - records how many tokens the search skipped
+        essential, common = split(terms, theta)
+        skipped.append(len(common))
+        return essential, common
+
+    monkeypatch.setattr(bm25, "_split", counting)
+
+    rng = np.random.default_rng(5)
+    vocab = [f"w{i}x" for i in range(800)]
+    p = 1.0 / np.arange(1, len(vocab) + 1) ** 1.1
+    p /= p.sum()
+    config = CONFIG.model_copy(update={"lexical": LexicalConfig(method=method)})
+    store = POSTGRES.create_or_open(pg_url, "zipf", config, model="m", dim=4)
+    texts, html = [], []
+    with store.locked():
+        with store.catalog.transaction():
+            for d in range(120):
+                parts = [
+                    " ".join(vocab[w] for w in rng.choice(len(vocab), size=rng.integers(3, 40), p=p)) for _ in range(6)
+                ]
+                doc = Document(f"d{d}", f"/z/{d}.txt", "html" if d % 3 == 0 else "text", "\n".join(parts))
+                chunks, start = [], 0
+                for j, part in enumerate(parts):
+                    chunks.append(Chunk(f"d{d}::{j}", f"d{d}", j, part, start, start + len(part), 5))
+                    start += len(part) + 1
+                hashes = [f"h{d}-{j}" for j in range(len(parts))]
+                store.catalog.put_vectors(hashes, np.full((len(parts), 4), 0.5, dtype=np.float32))
+                store.catalog.put_document(doc, chunks, hashes, "fp")
+                store.catalog.put_source(doc.source, "/z", doc.doc_id, "raw", {})
+                texts += parts
+                html += [d % 3 == 0] * len(parts)
+        store.publish()
+    reference = LexicalIndex.build(texts, config.lexical)
+    mask = np.array(html)
+    for _ in range(60):
+        query = " ".join(vocab[w] for w in rng.choice(len(vocab), size=rng.integers(1, 8), p=p))
+        for k in (1, 3, 10, 50):
+            for filters, allowed in ((None, None), (Filters.parse(["kind=html"]), mask)):
+                _, want = reference.search(query, k, allowed)
+                got = store.lexical_search(query, k, filters)
+                assert list(got.scores) == pytest.approx(want.tolist(), rel=1e-4, abs=1e-6), (query, k, filters)
+    assert sum(n > 0 for n in skipped) > len(skipped) // 4, "the searches hardly ever pruned: the test tests little"

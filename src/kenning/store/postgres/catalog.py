@@ -27,7 +27,9 @@ from psycopg.types.json import Jsonb
 from ...errors import CollectionNotFound, IndexError_
 from ...index.catalog import ChunkRow, ChunkSpan, DocumentRow, SourceState
 from ...types import Chunk, Document, Section
-from .lexical import INDEXED_TEXT, Tokenizer, fill_fts, lexical_columns
+from .fts import fill_fts
+from .lexical import INDEXED_TEXT, Tokenizer, Vocabulary, lexical_columns
+from .migrations import DELTAS, FOLD
 from .pool import lost
 
 if TYPE_CHECKING:
@@ -92,6 +94,7 @@ class PgCatalog:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
         self._tx = _Tx()
+        self.vocabulary = Vocabulary()  # used while the store holds the write lock (which clears it)
 
     @property
     def _id(self) -> int:
@@ -119,15 +122,21 @@ class PgCatalog:
         with self._store.write_connection() as conn, lost(self._store.db.shown, writing=True):
             with conn.transaction():
                 self._tx.conn, self._tx.pending = conn, {}
+                self.vocabulary.pending.clear()  # what a transaction that failed to commit added does not exist
                 try:
                     self._begin(conn)
                     yield conn
                     self._stage(conn)
+                    conn.execute(FOLD)
                     conn.execute(
                         "UPDATE kenning.collections SET data_version = data_version + 1 WHERE id = %s", (self._id,)
                     )
+                except BaseException:
+                    self.vocabulary.pending.clear()
+                    raise
                 finally:
                     self._tx.conn, self._tx.pending, self._tx.fts = None, {}, None
+            self.vocabulary.commit()
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection]:
@@ -146,6 +155,7 @@ class PgCatalog:
         ).fetchone()
         if row is None:
             raise CollectionNotFound(f"collection {self._store.name!r} was deleted from {self._store.db.shown}")
+        conn.execute(DELTAS)
         if row[0] != Tokenizer.key(self._store.lexical_config()):
             conn.execute(
                 "UPDATE kenning.collections SET lexical_key = '' WHERE id = %s AND lexical_key <> ''", (self._id,)
@@ -424,7 +434,8 @@ class PgCatalog:
             )
             if chunks:
                 texts = [f"{c.context}\n\n{c.text}" if c.context else c.text for c in chunks]
-                lexical = lexical_columns(conn, self._id, self._store.tokenizer(), texts)
+                vocabulary = self.vocabulary if self._store.holds_lock else None
+                lexical = lexical_columns(conn, self._id, self._store.tokenizer(), texts, vocabulary)
                 columns = sql.SQL(", ").join(sql.SQL(c) for c in _CHUNK_COLUMNS)
                 copy_sql = sql.SQL("COPY kenning.chunks ({}) FROM STDIN (FORMAT BINARY)").format(columns)
                 with conn.cursor().copy(copy_sql) as copy:

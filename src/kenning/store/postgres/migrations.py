@@ -6,8 +6,9 @@ advisory lock, so several kenning processes starting at once against a new datab
 
 BM25's term statistics are kept by triggers on ``chunks`` (statement-level, over the rows a statement inserted or
 deleted), in the same transaction as the chunks themselves: ``postings`` (term, chunk, tf, chunk length), each term's
-document frequency in ``terms``, and each collection's chunk count and total length. A rebuild sets
-``kenning.bulk = on`` for its transaction and recomputes them itself.
+document frequency in ``terms``, and each collection's chunk count and total length. kenning's writers gather the
+counts' changes in a temporary table and add them once, at the end of each transaction (:data:`DELTAS`,
+:data:`FOLD`); a rebuild sets ``kenning.bulk = on`` for its transaction and recomputes everything itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import psycopg
 
 from ...errors import ConfigError, IndexError_
 
-__all__ = ["MIGRATIONS", "LOCK_MIGRATE", "LOCK_WRITE", "migrate"]
+__all__ = ["DELTAS", "FOLD", "MIGRATIONS", "LOCK_MIGRATE", "LOCK_WRITE", "migrate"]
 
 # advisory lock keys (class, object): 'kenn' as an int, then the collection id for the write lock
 LOCK_MIGRATE = (0x6B656E6E, 0)
@@ -89,6 +90,8 @@ MIGRATIONS: list[str] = [
         UNIQUE (collection, chunk_id),
         FOREIGN KEY (collection, doc_id) REFERENCES kenning.documents (collection, doc_id) ON DELETE CASCADE
     );
+    -- vectors stay in the row (pgvector's type would move them out of line once a row passes 2 kB)
+    ALTER TABLE kenning.chunks ALTER COLUMN embedding SET STORAGE MAIN;
     CREATE INDEX chunks_doc ON kenning.chunks (collection, doc_id, idx);
     CREATE INDEX chunks_embed ON kenning.chunks (collection, embed_hash);
     CREATE TABLE kenning.terms (
@@ -97,7 +100,7 @@ MIGRATIONS: list[str] = [
         term       text NOT NULL,
         df         integer NOT NULL DEFAULT 0,  -- chunks holding it
         UNIQUE (collection, term)
-    );
+    ) WITH (fillfactor = 50);  -- room on each page, so that updating df never touches the indexes (HOT)
     CREATE TABLE kenning.postings (
         term  bigint NOT NULL,
         chunk bigint NOT NULL,
@@ -125,19 +128,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (collection, key)
     );
 
+    -- the statistics a chunk statement changes: added to the statistics at once, or, in a session that made the
+    -- temporary table kenning_delta (kenning's writers do, see fold_deltas), noted there and added once per
+    -- transaction, which spares a common term's row an update per document
     CREATE FUNCTION kenning.chunks_added() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF current_setting('kenning.bulk', true) = 'on' THEN
+        IF current_setting('kenning.bulk', true) = 'on' OR NOT EXISTS (SELECT 1 FROM added) THEN
             RETURN NULL;
         END IF;
         INSERT INTO kenning.postings (term, chunk, tf, dl)
             SELECT u.term, a.id, u.tf, a.n_terms FROM added a, unnest(a.terms, a.tfs) AS u(term, tf);
-        UPDATE kenning.terms t SET df = t.df + x.n
-            FROM (SELECT u.term, count(*) AS n FROM added a, unnest(a.terms) AS u(term) GROUP BY u.term) x
-            WHERE t.id = x.term;
-        UPDATE kenning.collections c SET n_chunks = c.n_chunks + x.n, sum_dl = c.sum_dl + x.dl
-            FROM (SELECT collection, count(*) AS n, sum(n_terms) AS dl FROM added GROUP BY collection) x
-            WHERE c.id = x.collection;
+        IF to_regclass('pg_temp.kenning_delta') IS NOT NULL THEN
+            INSERT INTO pg_temp.kenning_delta (term, n)
+                SELECT u.term, count(*) FROM added a, unnest(a.terms) AS u(term) GROUP BY u.term;
+            INSERT INTO pg_temp.kenning_delta (collection, n, dl)
+                SELECT collection, count(*), sum(n_terms) FROM added GROUP BY collection;
+        ELSE
+            UPDATE kenning.terms t SET df = t.df + x.n
+                FROM (SELECT u.term, count(*) AS n FROM added a, unnest(a.terms) AS u(term) GROUP BY u.term) x
+                WHERE t.id = x.term;
+            UPDATE kenning.collections c SET n_chunks = c.n_chunks + x.n, sum_dl = c.sum_dl + x.dl
+                FROM (SELECT collection, count(*) AS n, sum(n_terms) AS dl FROM added GROUP BY collection) x
+                WHERE c.id = x.collection;
+        END IF;
         RETURN NULL;
     END $$;
     CREATE TRIGGER chunks_added AFTER INSERT ON kenning.chunks
@@ -145,18 +158,25 @@ MIGRATIONS: list[str] = [
 
     CREATE FUNCTION kenning.chunks_removed() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF current_setting('kenning.bulk', true) = 'on' THEN
+        IF current_setting('kenning.bulk', true) = 'on' OR NOT EXISTS (SELECT 1 FROM removed) THEN
             RETURN NULL;
         END IF;
         DELETE FROM kenning.postings p
             USING (SELECT r.id, u.term FROM removed r, unnest(r.terms) AS u(term)) x
             WHERE p.term = x.term AND p.chunk = x.id;
-        UPDATE kenning.terms t SET df = t.df - x.n
-            FROM (SELECT u.term, count(*) AS n FROM removed r, unnest(r.terms) AS u(term) GROUP BY u.term) x
-            WHERE t.id = x.term;
-        UPDATE kenning.collections c SET n_chunks = c.n_chunks - x.n, sum_dl = c.sum_dl - x.dl
-            FROM (SELECT collection, count(*) AS n, sum(n_terms) AS dl FROM removed GROUP BY collection) x
-            WHERE c.id = x.collection;
+        IF to_regclass('pg_temp.kenning_delta') IS NOT NULL THEN
+            INSERT INTO pg_temp.kenning_delta (term, n)
+                SELECT u.term, -count(*) FROM removed r, unnest(r.terms) AS u(term) GROUP BY u.term;
+            INSERT INTO pg_temp.kenning_delta (collection, n, dl)
+                SELECT collection, -count(*), -sum(n_terms) FROM removed GROUP BY collection;
+        ELSE
+            UPDATE kenning.terms t SET df = t.df - x.n
+                FROM (SELECT u.term, count(*) AS n FROM removed r, unnest(r.terms) AS u(term) GROUP BY u.term) x
+                WHERE t.id = x.term;
+            UPDATE kenning.collections c SET n_chunks = c.n_chunks - x.n, sum_dl = c.sum_dl - x.dl
+                FROM (SELECT collection, count(*) AS n, sum(n_terms) AS dl FROM removed GROUP BY collection) x
+                WHERE c.id = x.collection;
+        END IF;
         RETURN NULL;
     END $$;
     CREATE TRIGGER chunks_removed AFTER DELETE ON kenning.chunks
@@ -183,6 +203,21 @@ MIGRATIONS: list[str] = [
         FOR EACH ROW EXECUTE FUNCTION kenning.chunks_terms_fixed();
     """,
 ]
+
+
+# a writer's session table of statistics changes, and what adds them to the statistics before its transaction commits
+DELTAS = (
+    "CREATE TEMP TABLE IF NOT EXISTS kenning_delta (term bigint, collection integer, n bigint NOT NULL, dl bigint) "
+    "ON COMMIT DELETE ROWS"
+)
+FOLD = (
+    "UPDATE kenning.terms t SET df = t.df + x.n FROM (SELECT term, sum(n) AS n FROM pg_temp.kenning_delta "
+    "WHERE term IS NOT NULL GROUP BY term) x WHERE t.id = x.term AND x.n <> 0; "
+    "UPDATE kenning.collections c SET n_chunks = c.n_chunks + x.n, sum_dl = c.sum_dl + x.dl "
+    "FROM (SELECT collection, sum(n) AS n, sum(dl) AS dl FROM pg_temp.kenning_delta WHERE term IS NULL "
+    "GROUP BY collection) x WHERE c.id = x.collection; "
+    "DELETE FROM pg_temp.kenning_delta"
+)
 
 
 def migrate(conn: psycopg.Connection, shown: str) -> None:

@@ -128,10 +128,13 @@ class Database:
         return conn
 
     def configure(self, conn: psycopg.Connection) -> None:
-        """pgvector's numpy adapters on ``conn`` (no round trip: the type was looked up once)."""
+        """pgvector's numpy adapters on ``conn`` (the type was looked up once), and plans made for each statement's
+        values: a statement prepared while a table was small would otherwise keep a plan made for a small table
+        (a collection grows by orders of magnitude while one writer fills it)."""
         from pgvector.psycopg.vector import register_vector_info
 
         register_vector_info(conn, self._vector)
+        conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
 @contextmanager

@@ -33,9 +33,11 @@ from ..filters import Filters
 from .catalog import PgCatalog
 from .dense import EF_MAX, dense_search, index_name, reconcile_index
 from .filters import passes
-from .lexical import Target, Tokenizer, enable_fts, fts_config, ranker, rebuild_postings
+from .fts import enable_fts, fts_config
+from .lexical import Target, Tokenizer, rebuild_postings
 from .migrations import LOCK_WRITE
 from .pool import Database, lost
+from .ranking import ranker
 
 __all__ = ["COLUMNS", "PostgresStore", "row_by_name"]
 
@@ -265,7 +267,12 @@ class PostgresStore:
                 "wait for it to finish"
             )
         self._lock_conn = conn
+        self.catalog.vocabulary.forget()  # another writer may have made the terms again since
         self.writable = True
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock_conn is not None
 
     def unlock(self) -> None:
         conn, self._lock_conn = self._lock_conn, None
@@ -309,6 +316,7 @@ class PostgresStore:
             row = self._row
             key = Tokenizer.key(lexical)
             if row[9] != key:
+                self.catalog.vocabulary.forget()
                 with conn.transaction():
                     rebuild_postings(conn, self.id, self.tokenizer(lexical))
                     conn.execute("UPDATE kenning.collections SET lexical_key = %s WHERE id = %s", (key, self.id))

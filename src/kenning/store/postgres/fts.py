@@ -1,0 +1,73 @@
+"""PostgreSQL's own full-text search as the other lexical ranking (``lexical=fts`` in the store URL).
+
+A collection that keeps it has a ``tsvector`` of each chunk's indexed text (``to_tsvector`` with the text search
+configuration named like its stemmer's language, else ``simple``) and a GIN index of its own. A query's lexemes are
+OR-ed together (a document needs only one of them, as with BM25) and ranked by ``ts_rank_cd``. The collection keeps
+the tsvectors once a writer whose URL asks for ``fts`` publishes; every writer then fills them for what it writes.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from ...config import LexicalConfig
+from ...errors import ConfigError
+from ..base import Scored
+from ..filters import Filters
+from .filters import passes
+from .lexical import INDEXED_TEXT, Target
+
+__all__ = ["Fts", "enable_fts", "fill_fts", "fts_config"]
+
+
+class Fts:
+    """PostgreSQL full-text search: the query's lexemes OR-ed, ranked by ``ts_rank_cd``."""
+
+    def search(self, conn: psycopg.Connection, target: Target, query: str, k: int, filters: Filters | None) -> Scored:
+        if target.fts is None:
+            raise ConfigError(
+                f"lexical=fts: collection {target.collection} keeps no full-text index; a writer whose store url "
+                "has lexical=fts builds it at its next publish (kenning index … --store 'postgresql://…&lexical=fts')"
+            )
+        if k <= 0:
+            return Scored()
+        where, fparams = passes(filters)
+        q = sql.SQL(
+            "SELECT c.chunk_id, ts_rank_cd(c.tsv, q.q) AS score FROM kenning.chunks c, "
+            "(SELECT (SELECT string_agg(quote_literal(l), ' | ') "
+            "FROM unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(query)s))) AS l)::tsquery AS q) q "
+            "WHERE c.collection = {c} AND c.tsv @@ q.q{where} ORDER BY score DESC, c.id LIMIT %(k)s"
+        ).format(c=sql.Literal(target.collection), where=where)
+        params = {"cfg": target.fts, "query": query, "k": k, **fparams}
+        rows = conn.execute(q, params).fetchall()
+        return Scored(tuple(r[0] for r in rows), tuple(float(r[1]) for r in rows))
+
+
+def fts_config(conn: psycopg.Connection, config: LexicalConfig) -> str:
+    """The text search configuration for a stemmer language (PostgreSQL's own of that name, else ``simple``)."""
+    language = (config.stemmer or "").lower()
+    row = conn.execute("SELECT cfgname FROM pg_ts_config WHERE cfgname = %s", (language,)).fetchone()
+    return str(row[0]) if row else "simple"
+
+
+def enable_fts(conn: psycopg.Connection, collection: int, config: str) -> None:
+    """Fill the collection's tsvectors and mark them kept (inside a transaction; the GIN index is built after)."""
+    conn.execute(
+        sql.SQL("UPDATE kenning.chunks c SET tsv = to_tsvector(%s::regconfig, {text}) WHERE c.collection = %s").format(
+            text=sql.SQL(INDEXED_TEXT)
+        ),
+        (config, collection),
+    )
+    conn.execute("UPDATE kenning.collections SET fts_config = %s::regconfig WHERE id = %s", (config, collection))
+
+
+def fill_fts(conn: psycopg.Connection, collection: int, config: str, doc_id: str) -> None:
+    """The tsvectors of one document's chunks (inside the writer's transaction)."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE kenning.chunks c SET tsv = to_tsvector(%s::regconfig, {text}) "
+            "WHERE c.collection = %s AND c.doc_id = %s"
+        ).format(text=sql.SQL(INDEXED_TEXT)),
+        (config, collection, doc_id),
+    )
