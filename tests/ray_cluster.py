@@ -10,7 +10,7 @@ mode is read when Ray loads, so a driver must have it in its environment from th
 that already imported ray is not enough): run drivers as subprocesses with ``env=cluster.env``.
 
 Each node runs in a session of its own, so stopping the cluster ends exactly its processes (the node's raylet,
-its workers, the head's GCS) by process group — never every Ray process on the machine as ``ray stop`` would.
+its workers, the head's GCS) by session — never every Ray process on the machine as ``ray stop`` would.
 
     with local_ray_cluster(nodes=2) as cluster:
         subprocess.run([..., "kenning", "index", "docs", "--ray", cluster.address], env=cluster.env)
@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RayCluster", "local_ray_cluster", "ray_missing"]
+__all__ = ["RayCluster", "kill_session", "local_ray_cluster", "ray_missing", "session_pids"]
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -56,21 +56,16 @@ class RayCluster:
     folder: Path
     nodes: list[subprocess.Popen] = field(default_factory=list)
 
-    def stop_node(self, index: int, *, grace: float = 3.0) -> None:
-        """End node ``index`` (0 is the head) and every process it started."""
+    def stop_node(self, index: int, *, grace: float = 3.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """End node ``index`` (0 is the head) and every process it started: ``sig`` first (SIGKILL: a crash), then
+        SIGKILL for what is left after ``grace`` seconds."""
         proc = self.nodes[index]
-        if proc.poll() is not None and not _group_alive(proc.pid):
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and _group_alive(proc.pid):
-                time.sleep(0.2)
-            if not _group_alive(proc.pid):
+        for signum in dict.fromkeys((sig, signal.SIGKILL)):
+            if not kill_session(proc.pid, signum):
                 break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and session_pids(proc.pid):
+                time.sleep(0.2)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -81,14 +76,10 @@ class RayCluster:
             self.stop_node(index)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a group whose members are all zombies is gone for our purpose
+def session_pids(sid: int) -> list[int]:
+    """The live (not zombie) processes of session ``sid``: a node's ``ray start``, its raylet and agents, and its
+    workers, which Ray puts in process groups of their own but leaves in the session."""
+    out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -96,9 +87,20 @@ def _group_alive(pgid: int) -> bool:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
+def kill_session(sid: int, sig: int = signal.SIGKILL) -> bool:
+    """Send ``sig`` to every process of session ``sid`` (a node started here); False when none was left."""
+    pids = session_pids(sid)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return bool(pids)
 
 
 def _free_port() -> int:

@@ -163,15 +163,16 @@ def test_ray_index_into_postgresql(
 
 
 LOSE_A_NODE = """
-import json, os, signal, sys
+import json, sys
+home, corpus, address, node, root = sys.argv[1:6]
+sys.path.insert(0, root)
 from kenning.engine import Engine
 from kenning.errors import IndexError_
-
-home, corpus, address, node = sys.argv[1:5]
+from tests.ray_cluster import kill_session
 
 def progress(stage, done, total):
     if stage == "documents" and done == 30:  # some batches are committed by now, ten documents are still to read
-        os.killpg(int(node), signal.SIGKILL)  # the worker node dies with its actor and whatever it held
+        kill_session(int(node))  # the worker node crashes with its actor and whatever it held
 
 engine = Engine(home, collection="spread")
 try:
@@ -195,8 +196,9 @@ def test_a_lost_worker_keeps_what_was_committed(shared_data: Path, tmp_path: Pat
     index(home, "alone", corpus)
     alone = chunk_set(home, "alone")
     with local_ray_cluster(nodes=2, cpus=1) as cluster:
-        node = str(cluster.nodes[1].pid)  # its process group
-        args = [sys.executable, "-c", LOSE_A_NODE, str(home), str(corpus), cluster.address, node]
+        node = str(cluster.nodes[1].pid)  # its session
+        root = str(Path(__file__).resolve().parents[1])
+        args = [sys.executable, "-c", LOSE_A_NODE, str(home), str(corpus), cluster.address, node, root]
         run = subprocess.run(args, env=cluster.env, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
         message = json.loads(run.stdout.splitlines()[-1])["error"]
