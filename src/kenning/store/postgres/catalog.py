@@ -401,46 +401,61 @@ class PgCatalog:
     def put_document(self, doc: Document, chunks: Sequence[Chunk], embed_hashes: Sequence[str], chunker: str) -> None:
         """Store a document and its chunks (with their vectors, BM25 terms and, when kept, tsvectors), replacing any
         earlier chunking of it."""
-        if len(chunks) != len(embed_hashes):
-            raise ValueError(f"put_document: {len(chunks)} chunks but {len(embed_hashes)} embed hashes")
+        self.put_documents([(doc, chunks, embed_hashes, chunker)])
+
+    def put_documents(self, items: Sequence[tuple[Document, Sequence[Chunk], Sequence[str], str]]) -> None:
+        """:meth:`put_document` for many documents, in a handful of statements whatever their number (one look-up of
+        vectors and terms, one COPY of all their chunks): what a bulk load calls. A document given twice is stored
+        as given last."""
+        last = {doc.doc_id: (doc, list(chunks), list(hashes), chunker) for doc, chunks, hashes, chunker in items}
+        for doc, chunks, hashes, _ in last.values():
+            if len(chunks) != len(hashes):
+                raise ValueError(f"put_document {doc.doc_id}: {len(chunks)} chunks but {len(hashes)} embed hashes")
+        if not last:
+            return
         with self._writing() as conn:
-            hashes = list(dict.fromkeys(embed_hashes))
+            hashes = list(dict.fromkeys(h for _, _, hs, _ in last.values() for h in hs))
             vectors = {h: self._tx.pending[h] for h in hashes if h in self._tx.pending}
             rest = [h for h in hashes if h not in vectors]
-            if rest:  # read before this document's old chunks (which may carry them) are deleted
+            if rest:  # read before the documents' old chunks (which may carry them) are deleted
                 vectors.update(_stored_vectors(conn, self._id, rest))
             missing = [h for h in hashes if h not in vectors]
             if missing:
+                doc_id = next(d for d, (_, _, hs, _) in last.items() if missing[0] in hs)
                 raise IndexError_(
-                    f"document {doc.doc_id}: no vector for embed hash {missing[0]} ({len(missing)} missing); "
+                    f"document {doc_id}: no vector for embed hash {missing[0]} ({len(missing)} missing in all); "
                     "put_vectors must come first"
                 )
-            conn.execute("DELETE FROM kenning.chunks WHERE collection = %s AND doc_id = %s", (self._id, doc.doc_id))
+            doc_ids = list(last)
+            conn.execute("DELETE FROM kenning.chunks WHERE collection = %s AND doc_id = ANY(%s)", (self._id, doc_ids))
+            docs = [d for d, _, _, _ in last.values()]
             conn.execute(
                 "INSERT INTO kenning.documents (collection, doc_id, kind, title, text, sections, metadata, chunker, "
-                "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (collection, doc_id) DO UPDATE "
+                "created_at) SELECT %s, d.*, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
+                "%s::jsonb[], %s::jsonb[], %s::text[]) AS d ON CONFLICT (collection, doc_id) DO UPDATE "
                 "SET chunker = excluded.chunker, sections = excluded.sections, metadata = excluded.metadata",
                 (
                     self._id,
-                    doc.doc_id,
-                    doc.kind,
-                    doc.title,
-                    doc.text,
-                    Jsonb([[s.level, s.title, s.start] for s in doc.sections]),
-                    Jsonb(_plain(doc.metadata)),
-                    chunker,
                     time.time(),
+                    doc_ids,
+                    [d.kind for d in docs],
+                    [d.title for d in docs],
+                    [d.text for d in docs],
+                    [Jsonb([[s.level, s.title, s.start] for s in d.sections]) for d in docs],
+                    [Jsonb(_plain(d.metadata)) for d in docs],
+                    [chunker for _, _, _, chunker in last.values()],
                 ),
             )
-            if chunks:
-                texts = [f"{c.context}\n\n{c.text}" if c.context else c.text for c in chunks]
+            rows = [(ch, h) for _, chunks, hs, _ in last.values() for ch, h in zip(chunks, hs, strict=True)]
+            if rows:
+                texts = [f"{c.context}\n\n{c.text}" if c.context else c.text for c, _ in rows]
                 vocabulary = self.vocabulary if self._store.holds_lock else None
                 lexical = lexical_columns(conn, self._id, self._store.tokenizer(), texts, vocabulary)
                 columns = sql.SQL(", ").join(sql.SQL(c) for c in _CHUNK_COLUMNS)
                 copy_sql = sql.SQL("COPY kenning.chunks ({}) FROM STDIN (FORMAT BINARY)").format(columns)
                 with conn.cursor().copy(copy_sql) as copy:
                     copy.set_types(list(_CHUNK_TYPES))
-                    for ch, h, (n_terms, terms, tfs) in zip(chunks, embed_hashes, lexical, strict=True):
+                    for (ch, h), (n_terms, terms, tfs) in zip(rows, lexical, strict=True):
                         copy.write_row(
                             (
                                 self._id,
@@ -466,7 +481,7 @@ class PgCatalog:
                 "DELETE FROM kenning.vectors WHERE collection = %s AND embed_hash = ANY(%s)", (self._id, hashes)
             )
             if self._tx.fts:
-                fill_fts(conn, self._id, self._tx.fts, doc.doc_id)
+                fill_fts(conn, self._id, self._tx.fts, doc_ids)
 
     def put_source(self, source: str, root: str, doc_id: str, raw_hash: str, metadata: dict) -> str | None:
         """Point ``source`` at ``doc_id``; returns the document it pointed at before, if different."""

@@ -62,12 +62,12 @@ def enable_fts(conn: psycopg.Connection, collection: int, config: str) -> None:
     conn.execute("UPDATE kenning.collections SET fts_config = %s::regconfig WHERE id = %s", (config, collection))
 
 
-def fill_fts(conn: psycopg.Connection, collection: int, config: str, doc_id: str) -> None:
-    """The tsvectors of one document's chunks (inside the writer's transaction)."""
+def fill_fts(conn: psycopg.Connection, collection: int, config: str, doc_ids: list[str]) -> None:
+    """The tsvectors of these documents' chunks (inside the writer's transaction)."""
     conn.execute(
         sql.SQL(
             "UPDATE kenning.chunks c SET tsv = to_tsvector(%s::regconfig, {text}) "
-            "WHERE c.collection = %s AND c.doc_id = %s"
+            "WHERE c.collection = %s AND c.doc_id = ANY(%s)"
         ).format(text=sql.SQL(INDEXED_TEXT)),
-        (config, collection, doc_id),
+        (config, collection, doc_ids),
     )
