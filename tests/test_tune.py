@@ -134,6 +134,31 @@ def test_pairs_and_negatives_from_the_collection(scifact_home: Path) -> None:
     engine.close()
 
 
+def test_the_held_out_index_searches_each_validation_chunk_as_its_positive_text(scifact_home: Path) -> None:
+    from kenning.retrieve import Searcher
+    from kenning.train.guard import evaluate_pairs, held_out
+    from kenning.train.pairs import make_pairs
+
+    engine = Engine(scifact_home, collection="sci")
+    col = engine.collection()
+    pairs = make_pairs(col, max_pairs=200, validation=0.3, max_validation=60, seed=0).validation
+    held = held_out(col, pairs, engine.embedder)
+    assert held.pairs and {p.chunk_id for p in held.pairs} == set(held.texts)
+    pair = held.pairs[0]
+    assert held.store.fetch([pair.chunk_id])[pair.chunk_id].text == pair.positive  # rows: the text searched
+    original = col.fetch([pair.chunk_id])[pair.chunk_id].text
+    assert original != pair.positive
+    # BM25 and the vectors hold the positive text in place of the chunk; every other chunk is the store's own
+    assert held.store.lexical_search(pair.positive, 1).ids == (pair.chunk_id,)
+    vec = engine.embedder.embed([pair.positive])[0]
+    assert held.store.dense_search(vec, 1).ids == (pair.chunk_id,) and held.store.dense_search(vec, 1).scores[0] > 0.99
+    other = next(c for c in col.chunk_ids() if c not in held.texts)
+    assert held.store.dense_search(col.vectors([other])[0], 1).ids == (other,)
+    scores = evaluate_pairs(Searcher(col, engine.embedder), held, modes=("bm25", "hybrid"))
+    assert set(scores) == {"bm25", "hybrid"} and len(scores["bm25"].queries) == len(held.pairs)
+    engine.close()
+
+
 @pytest.mark.slow
 def test_trainer_resumes_a_killed_run_from_its_checkpoint(tmp_path: Path) -> None:
     from kenning.providers.embedders import import_sentence_transformers

@@ -19,11 +19,10 @@ A reranker is a model folder and one manifest entry: copying the folder in, then
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,11 @@ import numpy as np
 from ..errors import IndexError_
 from ..providers.embedders import Embedder, SentenceTransformerEmbedder, get_embedder
 from .collection import Collection, write_manifest
-from .dense import DenseIndex
-from .snapshot import Snapshot
 from .writer import embed_hash
 
 __all__ = [
     "stage_vectors",
-    "staged_snapshot",
+    "staged_vectors",
     "adopt_embedder",
     "adopt_reranker",
     "embedder_for",
@@ -71,7 +68,7 @@ def stage_vectors(
     """Embed every chunk that has no vector under ``model_id`` yet; returns how many were embedded."""
     catalog = collection.catalog
     texts: dict[str, str] = {}
-    for _rowid, text in catalog.chunk_texts():
+    for _chunk_id, text in catalog.chunk_texts():
         texts.setdefault(embed_hash(model_id, text), text)
     missing = sorted(catalog.missing_vectors(list(texts)), key=lambda h: len(texts[h]))
     for start in range(0, len(missing), batch):
@@ -83,19 +80,16 @@ def stage_vectors(
     return len(missing)
 
 
-def staged_snapshot(collection: Collection, model_id: str) -> Snapshot:
-    """The published snapshot with its dense vectors replaced by the staged ones of ``model_id`` (in memory)."""
-    snap = collection.snapshot()
-    if snap is None:
-        raise IndexError_(f"collection {collection.name!r} has no published snapshot; index documents first")
-    texts = dict(collection.catalog.chunk_texts())
-    hashes = [embed_hash(model_id, texts[int(r)]) for r in snap.rowids.tolist()]
+def staged_vectors(collection: Collection, model_id: str, chunk_ids: Sequence[str]) -> np.ndarray:
+    """The vectors ``model_id`` staged for these chunks (by :func:`stage_vectors`), in order."""
+    wanted = set(chunk_ids)
+    texts = {c: t for c, t in collection.catalog.chunk_texts() if c in wanted}
+    hashes = [embed_hash(model_id, texts.get(c, "")) for c in chunk_ids]
     found = collection.catalog.vectors_for(hashes)
     missing = sum(h not in found for h in hashes)
     if missing:
         raise IndexError_(f"{missing} chunks have no vector from {model_id}; stage them first")
-    matrix = np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, 1), dtype=np.float32)
-    return dataclasses.replace(snap, dense=DenseIndex(matrix))
+    return np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, collection.dim), dtype=np.float32)
 
 
 def adopt_embedder(

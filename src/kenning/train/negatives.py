@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..index.collection import Collection
 from ..providers.embedders import Embedder
 from ..retrieve import Searcher
+from ..store.base import Store
 from .pairs import Pair
 
 __all__ = ["Mined", "MiningReport", "mine_negatives"]
@@ -56,7 +56,7 @@ class MiningReport:
 
 def mine_negatives(
     pairs: Sequence[Pair],
-    collection: Collection,
+    collection: Store,
     searcher: Searcher,
     embedder: Embedder,
     *,
@@ -69,34 +69,31 @@ def mine_negatives(
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> tuple[list[Mined], MiningReport]:
     """Up to ``per_query`` hard negatives for each pair (see the module doc for the filters)."""
-    snap = collection.snapshot()
     dropped: Counter[str] = Counter()
     out: list[Mined] = []
     candidates = kept = without = 0
-    if snap is None:
+    if not collection.counts()[1]:
         return [Mined(p, ()) for p in pairs], MiningReport(len(pairs), 0, 0, {}, len(pairs), depth, margin)
     rows_by_chunk = collection.catalog.chunk_rows([p.chunk_id for p in pairs], by="chunk_id")
-    position_of = {int(r): i for i, r in enumerate(snap.rowids.tolist())}
+    # each positive's stored vector (a zero row when it is not published): scored exactly as the candidates are
+    positive_vecs = collection.vectors([p.chunk_id for p in pairs])
     for start in range(0, len(pairs), batch):
         part = pairs[start : start + batch]
         queries = [p.query for p in part]
-        rankings = searcher.rank_many(queries, mode="hybrid", k=depth + 1, snapshot=snap)
+        rankings = searcher.rank_many(queries, mode="hybrid", k=depth + 1)
         qvecs = embedder.embed(queries, is_query=True)
+        found = list(dict.fromkeys(c for r in rankings for c in r.ids))
+        rows = collection.fetch(found)
+        vec_of = dict(zip(found, collection.vectors(found), strict=True))
         for i, (pair, ranking) in enumerate(zip(part, rankings, strict=True)):
             positive_row = rows_by_chunk.get(pair.chunk_id)
-            rowids = snap.rowids[ranking.positions].tolist()
-            rows = collection.catalog.chunk_rows(rowids)
-            # the positive chunk's stored vector: scored exactly as the candidates are
-            at = position_of.get(positive_row.id) if positive_row is not None else None
-            positive_score = float(snap.dense.vectors[at] @ qvecs[i]) if at is not None else 0.0
-            vecs = np.asarray(snap.dense.vectors[ranking.positions], dtype=np.float32)
-            scores = vecs @ qvecs[i] if len(vecs) else np.zeros(0)
+            positive_score = float(positive_vecs[start + i] @ qvecs[i])
+            ranked = [c for c in ranking.ids if c in rows]
+            scores = (np.stack([vec_of[c] for c in ranked]) @ qvecs[i]).tolist() if ranked else []
             positive_words = _words(pair.positive)
             chosen: list[str] = []
-            for rank, (rowid, score) in enumerate(zip(rowids, scores.tolist(), strict=True)):
-                row = rows.get(rowid)
-                if row is None:
-                    continue
+            for rank, (chunk_id, score) in enumerate(zip(ranked, scores, strict=True)):
+                row = rows[chunk_id]
                 candidates += 1
                 if row.chunk_id == pair.chunk_id or (
                     positive_row is not None

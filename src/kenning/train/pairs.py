@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 
 from ..errors import InputError
 from ..evaluate.synth import SynthOptions, synthesize
-from ..index.collection import Collection
 from ..providers.llm.base import LLM
+from ..store.base import Store
 
 __all__ = ["Pair", "PairSet", "make_pairs", "split_pairs", "SOURCES", "MIN_CHUNKS"]
 
@@ -63,7 +63,7 @@ class PairSet:
 
 
 def make_pairs(
-    collection: Collection,
+    collection: Store,
     *,
     max_pairs: int = 8000,
     validation: float = 0.1,
@@ -148,7 +148,7 @@ def _from_item(item, source: str) -> Pair:  # noqa: ANN001 - a QAItem
     return Pair(item.question, positive, item.gold_chunk_ids[0], item.gold_doc_ids[0], source)
 
 
-def _structure_pairs(collection: Collection) -> list[Pair]:
+def _structure_pairs(collection: Store) -> list[Pair]:
     """Title → first chunk and heading → section pairs, from what the documents' structure says.
 
     A title or heading is usually the first line of its chunk; the positive is the chunk *without* it, so the pair

@@ -13,8 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError, InputError
-from ..index.collection import Collection
 from ..providers.embedders import Embedder
+from ..store.base import Store
 from .trainer import TrainConfig
 
 __all__ = ["TuneOptions", "TunePlan", "plan_tune", "parse_budget", "train_config", "minutes"]
@@ -96,7 +96,7 @@ class TunePlan:
         return "\n".join(lines)
 
 
-def plan_tune(collection: Collection, embedder: Embedder, options: TuneOptions, n_pairs: int | None = None) -> TunePlan:
+def plan_tune(collection: Store, embedder: Embedder, options: TuneOptions, n_pairs: int | None = None) -> TunePlan:
     """Measure the embedder on a few chunks and estimate each step; fail early when the budget is too short."""
     texts = [t for _, t in zip(range(64), (t for _, t in collection.catalog.chunk_texts()), strict=False)]
     _, n_chunks = collection.catalog.counts()

@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..config import RetrievalConfig
 from ..errors import ConfigError, InputError, MissingExtraError
-from ..index.adopt import adopt_embedder, adopt_reranker, reranker_for, stage_vectors, staged_snapshot
+from ..index.adopt import adopt_embedder, adopt_reranker, reranker_for, stage_vectors, staged_vectors
 from ..index.collection import Collection
 from ..providers.embedders import Embedder, SentenceTransformerEmbedder
 from ..providers.llm.base import LLM
@@ -136,7 +137,7 @@ def tune(
     tick = progress or (lambda stage, done, total: None)
     tell = say or (lambda text: None)
     started = time.perf_counter()
-    if collection.snapshot() is None:
+    if not collection.counts()[1]:
         raise InputError(f"collection {collection.name!r} is empty; index documents first")
     n_chunks = collection.catalog.counts()[1]
     if n_chunks < MIN_CHUNKS:
@@ -212,7 +213,6 @@ def tune(
         )
     if (data := work.done("before")) is None:
         scores = evaluate_pairs(
-            collection,
             searcher,
             held_before,
             modes=before_modes,
@@ -260,9 +260,9 @@ def tune(
             tell("embedding every chunk with the tuned embedder (staged: searches are unchanged)")
             with collection.locked(wait=True):
                 stage_vectors(collection, candidate, model_id, progress=tick)
-            held = held_out(collection, val_pairs, candidate, vectors=staged_snapshot(collection, model_id))
+            held = held_out(collection, val_pairs, candidate, vectors=partial(staged_vectors, collection, model_id))
             cand_searcher = Searcher(collection, candidate, retrieval)
-            scores = evaluate_pairs(collection, cand_searcher, held, modes=("dense", "hybrid"), progress=tick)
+            scores = evaluate_pairs(cand_searcher, held, modes=("dense", "hybrid"), progress=tick)
             decision = decide(
                 _rs(before),
                 _as_scores(scores),
@@ -293,7 +293,7 @@ def tune(
         if decision.adopt:
             best_embedder = candidate
             best_held = held_out(
-                collection, val_pairs, candidate, vectors=staged_snapshot(collection, data["model_id"])
+                collection, val_pairs, candidate, vectors=partial(staged_vectors, collection, data["model_id"])
             )
 
     # 6-7. reranker
@@ -330,7 +330,6 @@ def tune(
             s = Searcher(collection, best_embedder, retrieval)
             base_modes = ("hybrid", RERANK) if current_reranker else ("hybrid",)
             base_scores = evaluate_pairs(
-                collection,
                 s,
                 best_held,
                 modes=base_modes,
@@ -340,7 +339,6 @@ def tune(
             )
             tried = {
                 f: evaluate_pairs(
-                    collection,
                     s,
                     best_held,
                     modes=(RERANK,),
@@ -412,11 +410,9 @@ def tune(
     final_embedder = candidate if adopted_embedder else embedder
     final_reranker = new_reranker if adopted_reranker else current_reranker  # its scores are cached already
     s = Searcher(collection, final_embedder, retrieval)
-    collection._snapshot = None  # noqa: SLF001 - reload the published snapshot
     after_modes = ["bm25", "dense", "hybrid"] + ([RERANK] if final_reranker else [])
     held_after = held_out(collection, val_pairs, final_embedder)
     after_scores = evaluate_pairs(
-        collection,
         s,
         held_after,
         modes=after_modes,
