@@ -439,6 +439,11 @@ class Catalog:
 
     # -- writes (call inside transaction()) ---------------------------------------------------------------------
 
+    def put_documents(self, items: Sequence[tuple[Document, Sequence[Chunk], Sequence[str], str]]) -> None:
+        """:meth:`put_document` for each ``(doc, chunks, embed_hashes, chunker)`` (SQLite gains nothing from more)."""
+        for doc, chunks, hashes, chunker in items:
+            self.put_document(doc, chunks, hashes, chunker)
+
     def put_document(self, doc: Document, chunks: Sequence[Chunk], embed_hashes: Sequence[str], chunker: str) -> None:
         """Store a document and its chunks, replacing any earlier chunking of the same document."""
         c = self.conn

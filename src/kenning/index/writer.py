@@ -310,10 +310,10 @@ def _commit(
     with catalog.transaction():
         catalog.put_vectors(missing, vectors)
         replaced: set[str] = set()
+        batch = [(p.doc, p.chunks, p.hashes, fingerprint) for p in pending if p.chunks is not None]
+        catalog.put_documents(batch)  # one call per batch: a server store writes it in a few statements
+        counts.chunks_added += sum(len(chunks) for _, chunks, _, _ in batch)
         for p in pending:
-            if p.chunks is not None:
-                catalog.put_document(p.doc, p.chunks, p.hashes, fingerprint)
-                counts.chunks_added += len(p.chunks)
             previous = catalog.put_source(p.item.source, p.item.root, p.doc.doc_id, p.item.raw_hash, p.item.metadata)
             if previous:
                 replaced.add(previous)
