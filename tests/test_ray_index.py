@@ -242,6 +242,7 @@ def test_an_unreachable_address_is_named(tmp_path: Path, home: Path) -> None:
     assert f"127.0.0.1:{port}" in line and "no Ray cluster answers" in line, line
     code, _, err = run_cli("index", str(tmp_path / "a.md"), "--home", str(home), "--ray", "headnode")
     assert code == 1 and "HOST:PORT" in one_line_error(err)
+    assert not (home / "collections").exists()  # refused before a collection was created for it
 
 
 @pytest.mark.slow

@@ -279,6 +279,10 @@ class Engine(DocumentsMixin, ContextMixin, DraftingMixin, GraphMixin, GraphRAGMi
         if self.collection_name in self._stores.list_collections(self.store_location):
             with self._writing() as col:
                 col.recover()
+        if ray is not None:  # an unreachable cluster is named before a collection is created for it
+            from .index.distributed import reachable
+
+            reachable(ray)
         existing = self._open_existing()
         if existing is None and paths and not any(os.path.lexists(os.path.expanduser(p)) for p in paths):
             missing = ", ".join(str(p) for p in paths)

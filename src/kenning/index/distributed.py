@@ -139,6 +139,20 @@ def host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def reachable(address: str) -> None:
+    """Raise :class:`ConfigError` unless ``address`` is a well-formed Ray address where something answers, and the
+    ``ray`` extra is installed: checked before anything is created or written."""
+    host, port = host_port(address)
+    _import_ray()
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray {address}: no Ray cluster answers at {host}:{port} ({exc.strerror or exc}); start one "
+            "with `ray start --head` and give the address it prints"
+        ) from None
+
+
 def _import_ray():  # noqa: ANN202 - the ray module
     try:
         import ray
@@ -208,14 +222,7 @@ class RayMapper:
     # -- the cluster ----------------------------------------------------------------------------------------------
 
     def __enter__(self) -> RayMapper:
-        host, port = self._host_port
-        try:
-            socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
-        except OSError as exc:
-            raise ConfigError(
-                f"--ray {self.address}: no Ray cluster answers at {host}:{port} ({exc.strerror or exc}); start one "
-                "with `ray start --head` and give the address it prints"
-            ) from None
+        reachable(self.address)
         ray = self._ray
         if not ray.is_initialized():
             try:
