@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +34,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..config import ChunkingConfig, DenseConfig, KenningConfig, LexicalConfig
-from ..errors import CollectionNotFound, ConfigError, IndexError_, IndexLockedError
+from ..errors import CollectionNotFound, IndexError_, IndexLockedError
+from ..store.base import Manifest
 from ..store.registry import check_name
 from .catalog import Catalog
 from .migrations import MIGRATIONS
@@ -124,12 +124,7 @@ class Collection(SnapshotSearch):
         folder = _collections_dir(home) / check_name(name)
         if (folder / "manifest.json").is_file():
             col = cls.open(home, name, write=True)
-            emb = col.manifest["embedder"]
-            if emb["model"] != model or emb["dim"] != dim:
-                raise ConfigError(
-                    f"collection {name!r} was built with embedder {emb['model']} (dim {emb['dim']}), not {model} "
-                    f"(dim {dim}). Index into a new collection (--collection NAME) or delete this one first."
-                )
+            Manifest.from_dict({**col.manifest, "name": name}).check_embedder(model, dim)
             col.manifest["chunking"] = config.chunking.model_dump()
             col.manifest["context"] = config.context.model_dump()
             col.manifest["lexical"] = config.lexical.model_dump()
@@ -140,18 +135,8 @@ class Collection(SnapshotSearch):
                 f"{folder / 'manifest.json'} is missing; rebuild it from the catalog: {repair_hint(name)}"
             )
         folder.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "format": FORMAT_VERSION,
-            "schema_version": len(MIGRATIONS),
-            "name": name,
-            "created_at": time.time(),
-            "embedder": {"name": config.embedder.name, "model": model, "dim": dim},
-            "chunking": config.chunking.model_dump(),
-            "context": config.context.model_dump(),
-            "lexical": config.lexical.model_dump(),
-            "dense": config.dense.model_dump(),
-            "snapshot": None,
-        }
+        new = Manifest.new(name, config, model=model, dim=dim, schema_version=len(MIGRATIONS), store="sqlite")
+        manifest = {**new.to_dict(), "format": FORMAT_VERSION, "snapshot": None}
         catalog = Catalog(folder / "catalog.sqlite")
         write_manifest(folder / "manifest.json", manifest)
         return cls(folder, manifest, catalog)

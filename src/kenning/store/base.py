@@ -21,6 +21,7 @@ Scored(ids=('a::0',), scores=(2.0,))
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..config import ChunkingConfig, ContextConfig, DenseConfig, LexicalConfig
+from ..config import ChunkingConfig, ContextConfig, DenseConfig, KenningConfig, LexicalConfig
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..index.catalog import ChunkRow, ChunkSpan, DocumentRow, SourceState
@@ -62,6 +64,32 @@ class Manifest:
     created_at: float = 0.0
     store: str = "sqlite"
     snapshot_version: int | None = None
+
+    @classmethod
+    def new(
+        cls, name: str, config: KenningConfig, *, model: str, dim: int, schema_version: int, store: str
+    ) -> Manifest:
+        """A new collection's manifest: ``config``'s settings and the embedder that will fill it."""
+        return cls(
+            name=name,
+            embedder=EmbedderInfo(config.embedder.name, model, dim),
+            chunking=config.chunking,
+            lexical=config.lexical,
+            dense=config.dense,
+            context=config.context,
+            schema_version=schema_version,
+            created_at=time.time(),
+            store=store,
+        )
+
+    def check_embedder(self, model: str, dim: int) -> None:
+        """Refuse an embedder other than the one this collection's vectors came from (they would not compare)."""
+        emb = self.embedder
+        if emb.model != model or emb.dim != dim:
+            raise ConfigError(
+                f"collection {self.name!r} was built with embedder {emb.model} (dim {emb.dim}), not {model} "
+                f"(dim {dim}). Index into a new collection (--collection NAME) or delete this one first."
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, store: str = "sqlite") -> Manifest:

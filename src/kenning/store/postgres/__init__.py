@@ -13,13 +13,13 @@ number of machines), holding any number of collections. ``pip install 'kenning[p
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from psycopg.types.json import Jsonb
 
-from ...errors import CollectionNotFound, ConfigError
+from ...errors import CollectionNotFound
+from ..base import Manifest
 from ..registry import check_name
 from .migrations import MIGRATIONS
 from .pool import Database, Settings, connect
@@ -67,14 +67,8 @@ class _PostgresBackend:
             "lexical": config.lexical.model_dump(),
             "dense": config.dense.model_dump(),
         }
-        manifest = {
-            "format": FORMAT_VERSION,
-            "schema_version": len(MIGRATIONS),
-            "name": name,
-            "created_at": time.time(),
-            "embedder": {"name": config.embedder.name, "model": model, "dim": dim},
-            **settings,
-        }
+        new = Manifest.new(name, config, model=model, dim=dim, schema_version=len(MIGRATIONS), store="postgresql")
+        manifest = {**new.to_dict(), "format": FORMAT_VERSION}
         from .lexical import Tokenizer
 
         with db.connection() as conn:
@@ -86,12 +80,7 @@ class _PostgresBackend:
             row = row_by_name(conn, name)
         if row is None:  # deleted between the two statements
             raise CollectionNotFound(f"collection {name!r} was deleted from {db.shown} while being opened")
-        emb = row[2]["embedder"]
-        if emb["model"] != model or int(emb["dim"]) != dim:
-            raise ConfigError(
-                f"collection {name!r} was built with embedder {emb['model']} (dim {emb['dim']}), not {model} "
-                f"(dim {dim}). Index into a new collection (--collection NAME) or delete this one first."
-            )
+        Manifest.from_dict({**row[2], "name": name}, store="postgresql").check_embedder(model, dim)
         store = PostgresStore(db, row, write=True)
         store.set_pending(settings)
         return store
