@@ -9,8 +9,8 @@ Scoring every chunk that holds a query token costs a row per posting, and a comm
 of the collection. So the top ``k`` is found with MaxScore, exactly (no approximation): no chunk gets more than
 ``w(t)`` from a token (the term-frequency part is below 1), so once ``k`` chunks scoring at least ``θ`` are known,
 the commonest tokens whose ``w`` sum to less than ``θ`` cannot lift a chunk holding none of the others into the top
-``k``. ``θ`` is taken from the postings of the rarest tokens (the ``k``-th best score they give, a lower bound of the
-final ``k``-th best); then only the postings of the other ("essential") tokens are scanned, chunks that cannot reach
+``k``. ``θ`` comes from the ``k`` chunks the rarest tokens score best (the ``k``-th best of their full scores, a
+lower bound of the final ``k``-th best); then only the postings of the other ("essential") tokens are scanned, chunks that cannot reach
 ``θ`` even with every common token are dropped, and the survivors get the common tokens' contributions by looking
 them up in the postings' primary key. All statements of a search read one snapshot (``REPEATABLE READ``).
 
@@ -106,26 +106,17 @@ class Bm25:
             params.update(fparams)
             theta = _threshold(conn, target.collection, terms, k, where, params)
             essential, common = _split(terms, theta)
-            rows = conn.execute(
-                _final(target.collection, bool(common), where),
-                {
-                    **params,
-                    "eid": [t.id for t in essential],
-                    "ew": [t.w for t in essential],
-                    "cid": [t.id for t in common],
-                    "cw": [t.w for t in common],
-                    "ub": sum(t.w for t in common),
-                    "theta": theta,
-                },
-            ).fetchall()
+            final, extra = _final(target.collection, essential, common, theta, where)
+            rows = conn.execute(final, {**params, **extra}).fetchall()
         return Scored(tuple(r[0] for r in rows), tuple(float(r[1]) for r in rows))
 
 
 def _threshold(
     conn: psycopg.Connection, collection: int, terms: list[_Term], k: int, where: sql.Composable, params: dict
 ) -> float:
-    """A lower bound of the ``k``-th best score: the ``k``-th best that the rarest tokens alone give (0 when they
-    give fewer than ``k`` chunks, or when there is nothing to prune)."""
+    """A lower bound of the ``k``-th best score (0 when there is nothing to prune): the rarest tokens' postings
+    name ``k`` chunks that score well on them, and the ``k``-th best of those chunks' full scores (the other tokens
+    looked up) is a score that ``k`` real chunks reach."""
     seed, total = [], 0
     for t in terms:
         seed.append(t)
@@ -134,12 +125,26 @@ def _threshold(
             break
     if total < k or len(seed) == len(terms):
         return 0.0
+    others = terms[len(seed) :]
     q = sql.SQL(
-        "SELECT s.score FROM (SELECT p.chunk, sum(q.w * " + _TF + ") AS score "
+        "WITH seed AS (SELECT p.chunk, sum(q.w * " + _TF + ") AS partial "
         "FROM unnest(%(sid)s::int8[], %(sw)s::float8[]) AS q(id, w) JOIN kenning.postings p ON p.term = q.id "
-        "GROUP BY p.chunk) s{join} ORDER BY s.score DESC LIMIT 1 OFFSET %(k)s - 1"
+        "GROUP BY p.chunk), "
+        "best AS (SELECT s.chunk, s.partial FROM seed s{join} ORDER BY s.partial DESC LIMIT %(k)s) "
+        "SELECT b.partial + coalesce((SELECT sum(x.w * " + _TF + ") FROM unnest(%(oid)s::int8[], %(ow)s::float8[]) "
+        "AS x(id, w) JOIN kenning.postings p ON p.term = x.id AND p.chunk = b.chunk), 0) AS score "
+        "FROM best b ORDER BY score DESC LIMIT 1 OFFSET %(k)s - 1"
     ).format(join=_filtered(collection, where))
-    row = conn.execute(q, {**params, "sid": [t.id for t in seed], "sw": [t.w for t in seed]}).fetchone()
+    row = conn.execute(
+        q,
+        {
+            **params,
+            "sid": [t.id for t in seed],
+            "sw": [t.w for t in seed],
+            "oid": [t.id for t in others],
+            "ow": [t.w for t in others],
+        },
+    ).fetchone()
     return float(row[0]) if row else 0.0
 
 
@@ -165,33 +170,44 @@ def _filtered(collection: int, where: sql.Composable) -> sql.Composable:
     )
 
 
-def _final(collection: int, prune: bool, where: sql.Composable) -> sql.Composable:
-    """The top ``k``: the essential tokens' postings scanned and summed, the chunks that cannot reach ``θ`` dropped,
-    the common tokens' contributions looked up for the rest."""
-    survivors = sql.SQL(
-        "WITH ess AS (SELECT p.chunk, sum(e.w * " + _TF + ") AS partial "
-        "FROM unnest(%(eid)s::int8[], %(ew)s::float8[]) AS e(id, w) JOIN kenning.postings p ON p.term = e.id "
-        "GROUP BY p.chunk), "
-        "surv AS (SELECT s.chunk, s.partial FROM ess s{join}{cut}), "
-    ).format(
-        join=_filtered(collection, where),
-        cut=sql.SQL(" AND s.partial + %(ub)s >= %(theta)s" if _has(where) else " WHERE s.partial + %(ub)s >= %(theta)s")
-        if prune
-        else sql.SQL(""),
-    )
-    if prune:
-        scored = sql.SQL(
-            "scored AS (SELECT s.chunk, s.partial + coalesce((SELECT sum(x.w * " + _TF + ") "
-            "FROM unnest(%(cid)s::int8[], %(cw)s::float8[]) AS x(id, w) JOIN kenning.postings p "
-            "ON p.term = x.id AND p.chunk = s.chunk), 0) AS score FROM surv s) "
+def _final(
+    collection: int, essential: list[_Term], common: list[_Term], theta: float, where: sql.Composable
+) -> tuple[sql.Composable, dict]:
+    """The top ``k`` and its parameters: the essential tokens' postings scanned and summed; then the common tokens,
+    heaviest first, each looked up only for the chunks that can still reach ``θ`` with what the tokens left could
+    add (MaxScore's early termination)."""
+    common = sorted(common, key=lambda t: -t.w)
+    left = [sum(t.w for t in common[i:]) for i in range(len(common) + 1)]  # left[i]: what tokens i… can add
+    params: dict = {"eid": [t.id for t in essential], "ew": [t.w for t in essential], "theta": theta}
+    cut = sql.SQL("")
+    if common:
+        params["left0"] = left[0]
+        cut = sql.SQL(" AND " if _has(where) else " WHERE ") + sql.SQL("s.partial + %(left0)s >= %(theta)s")
+    ctes = [
+        sql.SQL(
+            "ess AS (SELECT p.chunk, sum(e.w * " + _TF + ") AS partial "
+            "FROM unnest(%(eid)s::int8[], %(ew)s::float8[]) AS e(id, w) JOIN kenning.postings p ON p.term = e.id "
+            "GROUP BY p.chunk)"
+        ),
+        sql.SQL("s0 AS MATERIALIZED (SELECT s.chunk, s.partial FROM ess s{join}{cut})").format(
+            join=_filtered(collection, where), cut=cut
+        ),
+    ]
+    for i, t in enumerate(common, 1):
+        params.update({f"c{i}": t.id, f"w{i}": t.w, f"left{i - 1}": left[i - 1]})
+        keep = f" WHERE s.partial + %(left{i - 1})s >= %(theta)s" if i > 1 else ""  # s0 was cut already
+        ctes.append(
+            sql.SQL(
+                f"s{i} AS MATERIALIZED (SELECT s.chunk, s.partial + coalesce((SELECT %(w{i})s * {_TF} "
+                f"FROM kenning.postings p WHERE p.term = %(c{i})s AND p.chunk = s.chunk), 0) AS partial FROM s{i - 1} s{keep})"
+            )
         )
-    else:
-        scored = sql.SQL("scored AS (SELECT chunk, partial AS score FROM surv) ")
     top = sql.SQL(
-        "SELECT c.chunk_id, t.score FROM (SELECT chunk, score FROM scored WHERE score > 0 "
-        "ORDER BY score DESC, chunk LIMIT %(k)s) t JOIN kenning.chunks c ON c.id = t.chunk ORDER BY t.score DESC, t.chunk"
+        f"SELECT c.chunk_id, t.score FROM (SELECT chunk, partial AS score FROM s{len(common)} WHERE partial > 0 "
+        "ORDER BY partial DESC, chunk LIMIT %(k)s) t JOIN kenning.chunks c ON c.id = t.chunk "
+        "ORDER BY t.score DESC, t.chunk"
     )
-    return survivors + scored + top
+    return sql.SQL("WITH ") + sql.SQL(", ").join(ctes) + sql.SQL(" ") + top, params
 
 
 def _has(where: sql.Composable) -> bool:

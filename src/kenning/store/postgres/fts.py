@@ -1,7 +1,7 @@
 """PostgreSQL's own full-text search as the other lexical ranking (``lexical=fts`` in the store URL).
 
-A collection that keeps it has a ``tsvector`` of each chunk's indexed text (``to_tsvector`` with the text search
-configuration named like its stemmer's language, else ``simple``) and a GIN index of its own. A query's lexemes are
+A collection that keeps it has a ``tsvector`` of each chunk's indexed text in ``kenning.chunk_fts`` (``to_tsvector``
+with the text search configuration named like its stemmer's language, else ``simple``) and a GIN index of its own. A query's lexemes are
 OR-ed together (a document needs only one of them, as with BM25) and ranked by ``ts_rank_cd``. The collection keeps
 the tsvectors once a writer whose URL asks for ``fts`` publishes; every writer then fills them for what it writes.
 """
@@ -18,7 +18,7 @@ from ..filters import Filters
 from .filters import passes
 from .lexical import INDEXED_TEXT, Target
 
-__all__ = ["Fts", "enable_fts", "fill_fts", "fts_config"]
+__all__ = ["Fts", "enable_fts", "fill_fts", "fts_config", "index_name"]
 
 
 class Fts:
@@ -34,10 +34,11 @@ class Fts:
             return Scored()
         where, fparams = passes(filters)
         q = sql.SQL(
-            "SELECT c.chunk_id, ts_rank_cd(c.tsv, q.q) AS score FROM kenning.chunks c, "
+            "SELECT c.chunk_id, ts_rank_cd(f.tsv, q.q) AS score FROM kenning.chunk_fts f "
+            "JOIN kenning.chunks c ON c.id = f.chunk, "
             "(SELECT (SELECT string_agg(quote_literal(l), ' | ') "
             "FROM unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(query)s))) AS l)::tsquery AS q) q "
-            "WHERE c.collection = {c} AND c.tsv @@ q.q{where} ORDER BY score DESC, c.id LIMIT %(k)s"
+            "WHERE f.collection = {c} AND f.tsv @@ q.q{where} ORDER BY score DESC, f.chunk LIMIT %(k)s"
         ).format(c=sql.Literal(target.collection), where=where)
         params = {"cfg": target.fts, "query": query, "k": k, **fparams}
         rows = conn.execute(q, params).fetchall()
@@ -54,20 +55,26 @@ def fts_config(conn: psycopg.Connection, config: LexicalConfig) -> str:
 def enable_fts(conn: psycopg.Connection, collection: int, config: str) -> None:
     """Fill the collection's tsvectors and mark them kept (inside a transaction; the GIN index is built after)."""
     conn.execute(
-        sql.SQL("UPDATE kenning.chunks c SET tsv = to_tsvector(%s::regconfig, {text}) WHERE c.collection = %s").format(
-            text=sql.SQL(INDEXED_TEXT)
-        ),
+        sql.SQL(
+            "INSERT INTO kenning.chunk_fts (chunk, collection, tsv) SELECT c.id, c.collection, "
+            "to_tsvector(%s::regconfig, {text}) FROM kenning.chunks c WHERE c.collection = %s ON CONFLICT DO NOTHING"
+        ).format(text=sql.SQL(INDEXED_TEXT)),
         (config, collection),
     )
     conn.execute("UPDATE kenning.collections SET fts_config = %s::regconfig WHERE id = %s", (config, collection))
 
 
 def fill_fts(conn: psycopg.Connection, collection: int, config: str, doc_ids: list[str]) -> None:
-    """The tsvectors of these documents' chunks (inside the writer's transaction)."""
+    """The tsvectors of these documents' chunks (inside the writer's transaction, after the chunks)."""
     conn.execute(
         sql.SQL(
-            "UPDATE kenning.chunks c SET tsv = to_tsvector(%s::regconfig, {text}) "
-            "WHERE c.collection = %s AND c.doc_id = ANY(%s)"
+            "INSERT INTO kenning.chunk_fts (chunk, collection, tsv) SELECT c.id, c.collection, "
+            "to_tsvector(%s::regconfig, {text}) FROM kenning.chunks c WHERE c.collection = %s AND c.doc_id = ANY(%s) "
+            "ON CONFLICT DO NOTHING"
         ).format(text=sql.SQL(INDEXED_TEXT)),
         (config, collection, doc_ids),
     )
+
+
+def index_name(collection: int) -> str:
+    return f"chunk_fts_{collection}"

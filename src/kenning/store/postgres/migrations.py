@@ -41,7 +41,7 @@ MIGRATIONS: list[str] = [
         sum_dl                 bigint NOT NULL DEFAULT 0,   -- total chunk length in tokens: avgdl = sum_dl / N
         analyzed_chunks        bigint NOT NULL DEFAULT 0,   -- n_chunks when the tables were last ANALYZEd for it
         lexical_key            text NOT NULL DEFAULT '',    -- tokenizer settings the postings were made with
-        fts_config             regconfig,                   -- not NULL: chunks.tsv is kept, with this configuration
+        fts_config             regconfig,                   -- not NULL: chunk_fts is kept, with this configuration
         ann                    text NOT NULL DEFAULT 'exact' CHECK (ann IN ('exact', 'hnsw'))
     );
     CREATE TABLE kenning.documents (
@@ -86,7 +86,6 @@ MIGRATIONS: list[str] = [
         n_terms      integer NOT NULL,      -- BM25 length: tokens after stop words
         terms        bigint[] NOT NULL,     -- the distinct kenning.terms ids in the chunk
         tfs          integer[] NOT NULL,    -- how often each of them occurs
-        tsv          tsvector,              -- full-text search vector, when the collection keeps one
         UNIQUE (collection, chunk_id),
         FOREIGN KEY (collection, doc_id) REFERENCES kenning.documents (collection, doc_id) ON DELETE CASCADE
     );
@@ -94,6 +93,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE kenning.chunks ALTER COLUMN embedding SET STORAGE MAIN;
     CREATE INDEX chunks_doc ON kenning.chunks (collection, doc_id, idx);
     CREATE INDEX chunks_embed ON kenning.chunks (collection, embed_hash);
+    -- full-text search vectors, for the collections that keep them (a table of their own: filling them for a
+    -- collection never rewrites its chunk rows, nor their HNSW entries)
+    CREATE TABLE kenning.chunk_fts (
+        chunk      bigint PRIMARY KEY REFERENCES kenning.chunks(id) ON DELETE CASCADE,
+        collection integer NOT NULL,
+        tsv        tsvector NOT NULL
+    );
     CREATE TABLE kenning.terms (
         id         bigserial PRIMARY KEY,
         collection integer NOT NULL REFERENCES kenning.collections(id) ON DELETE CASCADE,

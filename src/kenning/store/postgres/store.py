@@ -34,6 +34,7 @@ from .catalog import PgCatalog
 from .dense import EF_MAX, dense_search, index_name, reconcile_index
 from .filters import passes
 from .fts import enable_fts, fts_config
+from .fts import index_name as fts_index
 from .lexical import Target, Tokenizer, rebuild_postings
 from .migrations import LOCK_WRITE
 from .pool import Database, lost
@@ -326,9 +327,9 @@ class PostgresStore:
             if self.db.settings.lexical == "fts" or row[10] is not None:
                 conn.execute(
                     sql.SQL(
-                        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON kenning.chunks USING gin (tsv) "
+                        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON kenning.chunk_fts USING gin (tsv) "
                         "WHERE collection = {}"
-                    ).format(sql.Identifier(f"chunks_fts_{self.id}"), sql.Literal(self.id))
+                    ).format(sql.Identifier(fts_index(self.id)), sql.Literal(self.id))
                 )
             n_chunks = int(
                 conn.execute("SELECT n_chunks FROM kenning.collections WHERE id = %s", (self.id,)).fetchone()[0]
@@ -365,7 +366,7 @@ class PostgresStore:
             conn = self._lock_conn
             assert conn is not None
             with lost(self.db.shown, writing=True):
-                for name in (index_name(self.id), f"chunks_fts_{self.id}"):
+                for name in (index_name(self.id), fts_index(self.id)):
                     conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS kenning.{}").format(sql.Identifier(name)))
                 with conn.transaction():
                     conn.execute("SET LOCAL kenning.bulk = 'on'")
@@ -373,7 +374,17 @@ class PostgresStore:
                         "DELETE FROM kenning.postings WHERE term IN (SELECT id FROM kenning.terms WHERE collection = %s)",
                         (self.id,),
                     )
-                    for table in ("chunks", "sources", "documents", "terms", "vectors", "contexts", "collections"):
+                    tables = (
+                        "chunk_fts",
+                        "chunks",
+                        "sources",
+                        "documents",
+                        "terms",
+                        "vectors",
+                        "contexts",
+                        "collections",
+                    )
+                    for table in tables:
                         column = "id" if table == "collections" else "collection"
                         conn.execute(
                             sql.SQL("DELETE FROM kenning.{} WHERE {} = %s").format(
@@ -394,7 +405,7 @@ class PostgresStore:
             rows = conn.execute(
                 "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
                 "ON n.oid = c.relnamespace WHERE n.nspname = 'kenning' AND (c.relkind = 'r' OR c.relname IN (%s, %s))",
-                (index_name(self.id), f"chunks_fts_{self.id}"),
+                (index_name(self.id), fts_index(self.id)),
             ).fetchall()
         return {name: int(size) for name, size in rows}
 
