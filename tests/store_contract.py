@@ -125,16 +125,16 @@ from kenning.store.registry import backend
 emb = get_embedder("minilm")
 cfg = KenningConfig.model_validate(spec["config"])
 store = backend(spec["url"]).create_or_open(spec["location"], spec["name"], cfg, model=emb.name, dim=emb.dim)
-if spec["hang_at"]:  # the nth document written: wait there, inside its transaction, to be killed
+if spec["hang_at"]:  # the batch holding the nth document written: wait there, inside its transaction, to be killed
     cls = type(store.catalog)
-    real, calls = cls.put_document, [0]
-    def put_document(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        calls[0] += 1
-        if calls[0] == spec["hang_at"]:
+    real, calls = cls.put_documents, [0]
+    def put_documents(self, items, *args, **kwargs):
+        real(self, items, *args, **kwargs)
+        calls[0] += len(items)
+        if calls[0] >= spec["hang_at"]:
             open(spec["marker"], "w").close()
             time.sleep(600)
-    cls.put_document = put_document
+    cls.put_documents = put_documents
 with store.locked(wait=True):
     index_paths(store, [spec["root"]], ingest=cfg.ingest, chunking=cfg.chunking, embedder=emb,
                 commit_chunks=spec["commit_chunks"])
