@@ -150,6 +150,11 @@ def lost(shown: str, *, writing: bool = False, connecting: bool = False) -> Iter
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         if isinstance(exc, psycopg.errors.QueryCanceled):
             raise IndexError_(f"the PostgreSQL store {shown} cancelled a statement: {_first_line(exc)}") from None
+        if isinstance(exc, psycopg.errors.TransactionRollback):  # a deadlock or serialization failure
+            raise IndexError_(
+                f"the PostgreSQL store {shown} rolled the transaction back ({_first_line(exc)}): another writer "
+                "changed the same rows at the same moment; nothing of it was written, run the command again"
+            ) from None
         if connecting:
             raise IndexError_(
                 f"cannot connect to the PostgreSQL store {shown}: {_first_line(exc)}; is the server running and the "
