@@ -18,8 +18,9 @@ and posting lists). Queries: the 300 SciFact test claims, embedded once by the p
 each query by numpy brute force over each size's vectors is the ground truth for recall@10.
 
 **Build** (a fresh process per store and size): every chunk written through the store's own catalog API —
-``catalog.transaction()`` holding ``put_vectors`` / ``put_document`` / ``put_source`` for 50,000 one-chunk documents
-— then ``publish()``, which builds what the store searches with (SQLite: the bm25s snapshot and an hnswlib graph,
+``catalog.transaction()`` holding ``put_vectors``, ``put_documents`` (the store's bulk path where it has one —
+PostgreSQL's stores the batch in one COPY; SQLite's catalog: ``put_document`` per document) and ``put_source``, for
+50,000 one-chunk documents at a time — then ``publish()``, which builds what the store searches with (SQLite: the bm25s snapshot and an hnswlib graph,
 forced at every size; PostgreSQL: whatever the store builds, pgvector HNSW). Build time = inserts + publish. Peak
 memory: the writer's peak RSS; for PostgreSQL also the server's peak PSS sampled every second.
 
@@ -236,6 +237,7 @@ def build(store_kind: str, size: int, work: Path, pg_url: str | None) -> dict:
     sampler.start()
     insert_s = 0.0
     load = [loadavg()]
+    put_many = getattr(store.catalog, "put_documents", None)
     with open(work / "data" / "texts.txt", encoding="utf-8") as ft, store.locked():
         for start in range(0, size, BATCH):
             n = min(BATCH, size - start)
@@ -250,8 +252,12 @@ def build(store_kind: str, size: int, work: Path, pg_url: str | None) -> dict:
             t0 = time.perf_counter()
             with store.catalog.transaction():
                 store.catalog.put_vectors([h for _, _, h in rows], block)
-                for doc, chunk, h in rows:
-                    store.catalog.put_document(doc, [chunk], [h], "synthetic:1")
+                if put_many is not None:  # the store's bulk path (PostgreSQL: one COPY for the batch)
+                    put_many([(doc, [chunk], [h], "synthetic:1") for doc, chunk, h in rows])
+                else:
+                    for doc, chunk, h in rows:
+                        store.catalog.put_document(doc, [chunk], [h], "synthetic:1")
+                for doc, _, _ in rows:
                     store.catalog.put_source(doc.source, "/synthetic", doc.doc_id, doc.doc_id, {})
             insert_s += time.perf_counter() - t0
             console.print(f"  {store_kind} {size:,}: {start + n:,} inserted ({insert_s:.0f} s)")
@@ -272,6 +278,7 @@ def build(store_kind: str, size: int, work: Path, pg_url: str | None) -> dict:
         "publish_seconds": publish_s,
         "build_seconds": insert_s + publish_s,
         "published_version": version,
+        "write_path": "put_documents" if put_many is not None else "put_document",
         "client_peak_rss_mb": peak_rss_mb(),
         "server_peak_pss_mb": sampler.peak if cluster else None,
         "loadavg": load,
