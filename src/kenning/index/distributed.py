@@ -49,6 +49,8 @@ from ..providers.embedders import REGISTRY, Embedder, SentenceTransformerEmbedde
 from ..types import Chunk, Document
 from .mapper import Prepared, Wanted, WorkerFailed, by_document, embed_late, embed_texts, prepare_document
 
+log = logging.getLogger(__name__)
+
 __all__ = ["EmbedderSpec", "RayMapper", "embedder_spec", "host_port"]
 
 CONNECT_SECONDS = 5.0
@@ -274,14 +276,35 @@ class RayMapper:
                 f"--ray {self.address}: {len(late)} of {len(hellos)} workers did not start within "
                 f"{self.start_seconds:g} s (each asks for every CPU of its node: is another job holding them?)"
             )
-        for node, ref in zip(self._nodes, hellos, strict=True):
-            version, name, dim = self._get(ref, f"starting on {node}")
+        live: list[tuple[Any, str]] = []
+        lost: list[str] = []
+        for worker, node, ref in zip(self._workers, self._nodes, hellos, strict=True):
+            try:
+                version, name, dim = ray.get(ref)
+            except ray.exceptions.RayTaskError:
+                version, name, dim = self._get(ref, f"starting on {node}")  # raises, naming the worker's error
+            except ray.exceptions.RayError:  # its node is gone (the cluster may not have noticed yet): go on without
+                lost.append(node)
+                continue
+            live.append((worker, node))
             if (version, name, dim) != (__version__, self._spec.model_id, self._dim):
                 raise WorkerFailed(
                     f"--ray {self.address}: the worker on {node} runs kenning {version} with {name} ({dim}-d); this "
                     f"process runs kenning {__version__} with {self._spec.model_id} ({self._dim}-d): install the "
                     "same kenning and models on every node"
                 )
+        if not live:
+            raise WorkerFailed(
+                f"--ray {self.address}: every worker was lost while starting ({', '.join(lost)}); {_AFTER}"
+            )
+        self._workers, self._nodes = [w for w, _ in live], [n for _, n in live]
+        if lost:
+            log.warning(
+                "--ray %s: no worker on %s (lost while starting); going on with %d",
+                self.address,
+                ", ".join(lost),
+                len(live),
+            )
         return self._workers
 
     def _get(self, ref: Any, what: str) -> Any:
