@@ -41,10 +41,6 @@ class Searcher:
         self.embedder = embedder
         self.config = config or RetrievalConfig()
 
-    @property
-    def collection(self) -> Store:  # the older name
-        return self.store
-
     def search(
         self,
         query: str,
